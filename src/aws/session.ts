@@ -1,0 +1,105 @@
+// The AWS side of a run: which credentials (the SDK's default chain, a profile), which region, and
+// who that is (STS GetCallerIdentity). Errors become one line a user can act on.
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { UserError } from '../cli/errors.js';
+import { debug } from '../cli/log.js';
+
+const log = debug('aws');
+
+export interface AwsOptions {
+  profile?: string;
+  region?: string;
+}
+
+export interface AwsSession {
+  credentials: AwsCredentialIdentityProvider;
+  /** The region from --region, the environment or the profile; undefined when none is set. */
+  region: string | undefined;
+  profile?: string;
+}
+
+export interface Identity {
+  arn: string;
+  account: string;
+}
+
+export async function openSession(opts: AwsOptions): Promise<AwsSession> {
+  const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
+  const credentials = fromNodeProviderChain(opts.profile ? { profile: opts.profile } : {});
+  const region = opts.region ?? (await regionFromConfig(opts.profile));
+  log(`profile=${opts.profile ?? '(default chain)'} region=${region ?? '(none)'}`);
+  return { credentials, region, profile: opts.profile };
+}
+
+async function regionFromConfig(profile: string | undefined): Promise<string | undefined> {
+  const { STSClient } = await import('@aws-sdk/client-sts');
+  const client = new STSClient(profile ? { profile } : {});
+  try {
+    return await client.config.region();
+  } catch {
+    return undefined;
+  } finally {
+    client.destroy();
+  }
+}
+
+export function requireRegion(session: AwsSession): string {
+  if (session.region) return session.region;
+  throw new UserError(
+    'NoRegion',
+    'no AWS region is set',
+    'pass --region, set AWS_REGION, or set a region in your AWS profile',
+  );
+}
+
+export async function whoAmI(session: AwsSession): Promise<Identity> {
+  const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+  const client = new STSClient({ region: requireRegion(session), credentials: session.credentials });
+  try {
+    const out = await client.send(new GetCallerIdentityCommand({}));
+    return { arn: out.Arn ?? 'unknown', account: out.Account ?? '' };
+  } catch (err) {
+    throw awsError('sts:GetCallerIdentity', err);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Turn an SDK failure into one line saying what failed and what to do. */
+export function awsError(action: string, err: unknown): Error {
+  if (err instanceof UserError) return err;
+  const e = err as { name?: string; message?: string; code?: string; $metadata?: unknown };
+  const name = e.name ?? '';
+  const message = (e.message ?? String(err)).split('\n')[0];
+  if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
+    return new UserError(
+      'NoCredentials',
+      'no AWS credentials found',
+      'pass --profile, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`',
+      1,
+      { cause: err },
+    );
+  }
+  if (/AccessDenied|UnauthorizedOperation|NotAuthorized/i.test(name)) {
+    return new UserError('AccessDenied', `AWS denied ${action}: ${message}`, `grant ${action}`, 1, {
+      cause: err,
+    });
+  }
+  if (/InvalidClientTokenId|SignatureDoesNotMatch|ExpiredToken|UnrecognizedClient/i.test(name)) {
+    return new UserError(
+      'InvalidCredentials',
+      `AWS rejected the credentials (${name})`,
+      'check the access key, or refresh the session with `aws sso login`',
+      1,
+      { cause: err },
+    );
+  }
+  if (/ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|ECONNRESET/.test(`${e.code} ${message}`)) {
+    return new UserError('AwsUnreachable', `cannot reach AWS for ${action}: ${message}`, 'check the network, proxy and AWS_ENDPOINT_URL', 1, {
+      cause: err,
+    });
+  }
+  return new UserError('AwsError', `${action} failed: ${name ? `${name}: ` : ''}${message}`, undefined, 1, {
+    cause: err,
+  });
+}

@@ -1,0 +1,81 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base.js';
+import { EXIT, usageError } from '../cli/errors.js';
+import { note, printData } from '../cli/output.js';
+import { DEFAULT_SECRET_NAME } from '../names.js';
+import { renderResult, summarize } from '../refresh/report.js';
+
+export default class Login extends BaseCommand {
+  static override summary = 'Write an ECR pull secret into namespaces and attach it to service accounts.';
+
+  static override description = `Gets an ECR authorization token with the AWS SDK (default credential chain, --profile) and
+writes it as a kubernetes.io/dockerconfigjson Secret in each target namespace, updating the Secret in
+place and keeping entries for other registries. The secret is added to service accounts without
+dropping their other pull secrets. The in-cluster refresher (install-cron) runs this same command.`;
+
+  static override examples = [
+    { description: 'Your account\'s registry in the current region, into the current namespace', command: '<%= config.bin %> <%= command.id %>' },
+    { description: 'Two registries, into two namespaces', command: '<%= config.bin %> <%= command.id %> --registry 123456789012.dkr.ecr.eu-west-1.amazonaws.com --registry 123456789012.dkr.ecr.us-east-1.amazonaws.com -n team-a -n team-b' },
+    { description: 'Every namespace, attached to the service account "builder" only', command: '<%= config.bin %> <%= command.id %> -A --service-account builder' },
+  ];
+
+  static override flags = {
+    registry: Flags.string({ multiple: true, description: 'ECR registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com (repeatable). Default: your account in --region.' }),
+    'secret-name': Flags.string({ default: DEFAULT_SECRET_NAME, description: 'Name of the pull secret.' }),
+    'all-namespaces': Flags.boolean({ char: 'A', description: 'Write the secret in every namespace.', exclusive: ['namespace'] }),
+    'service-account': Flags.string({ multiple: true, description: 'Service account to attach the secret to (repeatable). Default: default.', exclusive: ['no-service-account'] }),
+    'no-service-account': Flags.boolean({ description: 'Attach the secret to no service account.' }),
+    force: Flags.boolean({ description: 'Take over a same-named secret that kubectl-ecr does not manage.' }),
+    'dry-run': Flags.string({ options: ['none', 'client', 'server'], default: 'none', description: 'client: change nothing and show what would be written (token redacted); server: let the API server validate without saving.' }),
+    output: Flags.string({ char: 'o', options: ['json', 'yaml'], description: 'Print the secrets written (token redacted) on stdout.' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Login);
+    const dryRun = flags['dry-run'] as 'none' | 'client' | 'server';
+    const { parseRegistry, registryFor, uniqueRegistries } = await import('../aws/registry.js');
+    const registries = uniqueRegistries((flags.registry ?? []).map(parseRegistry));
+    if (flags['secret-name'] && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags['secret-name'])) {
+      throw usageError(`--secret-name "${flags['secret-name']}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
+    }
+
+    const { loadKubeConfig } = await import('../kube/config.js');
+    const cluster = await loadKubeConfig(flags);
+
+    const { openSession, whoAmI, requireRegion } = await import('../aws/session.js');
+    const session = await openSession(flags);
+    const identity = await whoAmI(session);
+    note(`Using AWS identity ${identity.arn}`);
+    if (registries.length === 0) registries.push(registryFor(identity.account, requireRegion(session)));
+
+    const { fetchTokens } = await import('../aws/tokens.js');
+    const tokens = await fetchTokens(session, registries);
+
+    const { connect, clusterError } = await import('../kube/api.js');
+    const { resolveNamespaces } = await import('../kube/namespaces.js');
+    const kube = await connect(cluster.kc);
+    const namespaces = await resolveNamespaces(kube.core, { namespaces: flags.namespace, all: flags['all-namespaces'], current: cluster.namespace }).catch((err) => {
+      throw clusterError(kube.server, err) ?? err;
+    });
+
+    const { refresh } = await import('../refresh/engine.js');
+    const results = await refresh(
+      kube.core,
+      {
+        secretName: flags['secret-name'],
+        namespaces,
+        tokens,
+        serviceAccounts: flags['no-service-account'] ? [] : (flags['service-account'] ?? ['default']),
+        identity: identity.arn,
+        force: flags.force,
+        dryRun,
+      },
+      (r) => note(renderResult(r, flags['secret-name'], dryRun)),
+    );
+
+    const summary = summarize(results, dryRun);
+    note(summary.line);
+    if (flags.output) printData(flags.output as 'json' | 'yaml', results.flatMap((r) => (r.object ? [r.object] : [])));
+    if (summary.failed > 0) this.exit(EXIT.failure);
+  }
+}
