@@ -53,11 +53,16 @@ export async function refresh(
   onResult?: (r: NamespaceResult) => void,
 ): Promise<NamespaceResult[]> {
   const limit = pLimit(req.concurrency ?? 8);
+  // Results are reported in the order the namespaces were given, each as soon as it and every one
+  // before it are done, so output is stable however the concurrent writes finish.
+  const done: Array<NamespaceResult | undefined> = [];
+  let reported = 0;
   return Promise.all(
-    req.namespaces.map((ns) =>
+    req.namespaces.map((ns, i) =>
       limit(async () => {
         const result = await refreshNamespace(core, req, ns);
-        onResult?.(result);
+        done[i] = result;
+        while (done[reported]) onResult?.(done[reported++]!);
         return result;
       }),
     ),

@@ -1,6 +1,8 @@
 // What integration tests share: the running test bed (started by test/run.ts), an admin client,
 // the CLI run as a user runs it, and a guard that no secret ever shows in what the CLI prints.
 import assert from 'node:assert/strict';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +67,11 @@ export async function readSecret(namespace: string, name = 'ecr-registry'): Prom
   } catch {
     return undefined;
   }
+}
+
+/** The names in a service account's imagePullSecrets, in order. */
+export function pullSecrets(sa: { imagePullSecrets?: Array<{ name?: string }> }): string[] {
+  return (sa.imagePullSecrets ?? []).map((r) => r.name ?? '');
 }
 
 export function dockerConfig(secret: V1Secret | undefined): { auths: Record<string, { username?: string; password?: string; auth?: string }> } {

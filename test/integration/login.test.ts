@@ -6,6 +6,7 @@ import {
   dockerConfig,
   ecrToken,
   lines,
+  pullSecrets,
   readSecret,
   runCli,
   tb,
@@ -48,12 +49,13 @@ describe('kubectl ecr login', () => {
       assert.ok(Math.abs(expires - expected.expiresAt.getTime()) < 5_000, 'expiry recorded from ECR');
 
       const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: ns });
-      assert.deepEqual(sa.imagePullSecrets, [{ name: 'ecr-registry' }]);
+      assert.deepEqual(pullSecrets(sa), ['ecr-registry']);
     }
     assert.match(res.stderr, /Using AWS identity arn:aws:/);
     assert.match(res.stderr, new RegExp(`namespace/${a}: secret/ecr-registry created; added to serviceaccount/default`));
     assert.match(res.stderr, /3 namespaces: 3 created, 0 updated, 0 unchanged, 0 failed/);
     assert.equal(res.stdout, '', 'nothing on stdout without -o');
+    assert.equal(lines(res.stderr).length, 5, `identity, three namespaces and a summary, nothing else:\n${res.stderr}`);
   });
 
   it('keeps a service account\'s other pull secrets, the secret\'s other registries and annotations, and updates in place', async () => {
@@ -85,7 +87,7 @@ describe('kubectl ecr login', () => {
     assert.equal(second?.metadata?.labels?.['team'], 'platform');
 
     const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: ns });
-    assert.deepEqual(sa.imagePullSecrets, [{ name: 'dockerhub' }, { name: 'quay' }, { name: 'ecr-registry' }]);
+    assert.deepEqual(pullSecrets(sa), ['dockerhub', 'quay', 'ecr-registry']);
     // Attached once: a second run does not add it again, and records only what it attached.
     assert.equal(second?.metadata?.annotations?.['kubectl-ecr.io/attached-service-accounts'], 'default');
   });
@@ -102,7 +104,7 @@ describe('kubectl ecr login', () => {
     const secret = await readSecret(ns);
     assert.equal(secret?.metadata?.annotations?.['kubectl-ecr.io/attached-service-accounts'], undefined);
     const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: ns });
-    assert.deepEqual(sa.imagePullSecrets, [{ name: 'ecr-registry' }]);
+    assert.deepEqual(pullSecrets(sa), ['ecr-registry']);
   });
 
   it('fails a namespace that does not exist on its own, and finishes the others', async () => {
@@ -128,7 +130,7 @@ describe('kubectl ecr login', () => {
     assert.equal(res.code, 0, res.stderr);
     assert.ok(await readSecret(ns));
     const builder = await core.readNamespacedServiceAccount({ name: 'builder', namespace: ns });
-    assert.deepEqual(builder.imagePullSecrets, [{ name: 'ecr-registry' }]);
+    assert.deepEqual(pullSecrets(builder), ['ecr-registry']);
     const dflt = await core.readNamespacedServiceAccount({ name: 'default', namespace: ns });
     assert.equal(dflt.imagePullSecrets, undefined, 'default left alone when another account is named');
   });

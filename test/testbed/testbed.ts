@@ -1,0 +1,548 @@
+// The test bed: a real etcd + kube-apiserver (+ kube-controller-manager) and a moto server (AWS ECR/STS/IAM
+// protocol), all on 127.0.0.1 with ports picked at run time, for integration tests and the sandbox.
+//
+//   const tb = await startTestbed();            // ~seconds with cached binaries
+//   spawnSync('kubectl', [...], { env: tb.env() });
+//   await tb.stop();
+//
+// Binaries come from build-k8s.sh and the moto venv from setup-moto.sh (both instant once cached; on a
+// fresh machine the first call builds, which takes minutes: CI runs both scripts before the tests).
+// Every process logs to a file in tb.dir (etcd.log, kube-apiserver.log, kube-controller-manager.log,
+// moto.log); a failed start throws with the tail of the log concerned. Set KUBECTL_ECR_TESTBED_KEEP=1 to
+// keep tb.dir after stop() for a look at the logs.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as toYaml } from 'yaml';
+
+export interface Testbed {
+  /** Temp dir with certs, kubeconfigs, logs; removed by stop(). */
+  dir: string;
+  /** Admin kubeconfig (CA and client cert embedded): context "testbed", cluster "testbed", user "admin" (system:masters). */
+  kubeconfig: string;
+  /** Kubeconfig for the non-admin user "tester" (bearer token embedded): context "testbed", cluster "testbed", user "tester". No RBAC grants beyond the defaults for system:authenticated. */
+  testerKubeconfig: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** Where kube-apiserver, kube-controller-manager, kubectl and etcd live. */
+  binDir: string;
+  /** AWS_ENDPOINT_URL (moto), AWS_REGION/AWS_DEFAULT_REGION=us-east-1, test keys, AWS_EC2_METADATA_DISABLED=true, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE (empty files in dir). */
+  awsEnv: Record<string, string>;
+  /** http://127.0.0.1:MOTOPORT */
+  motoUrl: string;
+  /** File holding the bearer token (no newline) of the non-admin user "tester" (uid "tester", groups: system:authenticated only). */
+  tokenFile: string;
+  /** CA certificate (PEM file) that signed the API server's serving cert and the client certs. */
+  caFile: string;
+  /**
+   * process.env without any AWS_* variable and without KUBECONFIG, plus KUBECONFIG=admin kubeconfig, awsEnv,
+   * binDir first on PATH, and `extra`. Use it for child processes: a user's AWS_PROFILE would otherwise
+   * make the SDK skip the test keys.
+   */
+  env(extra?: Record<string, string>): Record<string, string>;
+  /**
+   * Lifetime of the tokens that moto's ecr:GetAuthorizationToken hands out from now on, in seconds from
+   * the moment of each call (negative: already expired). With accessKeyId, only for callers signing with
+   * that access key id (so parallel tests that each use their own AWS_ACCESS_KEY_ID don't interfere).
+   * null restores the default, 12 hours, for everyone. Same as POST/DELETE {motoUrl}/testbed/token-ttl
+   * (see moto_server.py), which is what a test process without this object uses.
+   */
+  setEcrTokenTtl(seconds: number | null, opts?: { accessKeyId?: string }): Promise<void>;
+  /** Stops controller-manager, apiserver, etcd (in that order) and moto (meanwhile); SIGTERM, SIGKILL after 3 s; removes dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface TestbedOptions {
+  /** Run kube-controller-manager (default true): default ServiceAccounts, kube-root-ca.crt, Job/CronJob controllers, GC. */
+  controllerManager?: boolean;
+  /** Progress lines (phases and timings). Nothing secret is ever passed here. */
+  log?: (s: string) => void;
+  /**
+   * Extra environment for the moto server, e.g. { INITIAL_NO_AUTH_ACTION_COUNT: '0' } to enforce IAM
+   * policies (then AccessDenied is real), { MOTO_ACCOUNT_ID: '111122223333' },
+   * { TESTBED_ECR_TOKEN_TTL_SECONDS: '-60' }.
+   */
+  motoEnv?: Record<string, string>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const STOP_GRACE_MS = 3000;
+const START_TIMEOUT_MS = Number(process.env.KUBECTL_ECR_TESTBED_TIMEOUT_MS ?? 90_000);
+
+// ---------------------------------------------------------------- process bookkeeping
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  exited: Promise<void>;
+  exitInfo?: string;
+}
+
+const live = new Set<Proc>();
+const liveDirs = new Set<string>();
+const liveBeds = new Set<{ stop(): Promise<void> }>();
+let handlersInstalled = false;
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // Last resort, synchronous: whatever is still running when Node exits gets SIGKILL.
+  process.on('exit', () => {
+    for (const p of live) killGroup(p, 'SIGKILL');
+    if (!process.env.KUBECTL_ECR_TESTBED_KEEP) for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      process.removeListener(sig, onSignal);
+      void Promise.allSettled([...liveBeds].map((b) => b.stop())).then(() => {
+        // Someone else (the sandbox CLI, a test runner) handles this signal: let them decide. Otherwise do
+        // what the signal would have done without us.
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      });
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+function killGroup(p: Proc, sig: NodeJS.Signals): void {
+  if (p.child.pid === undefined || p.exitInfo !== undefined) return;
+  try {
+    process.kill(-p.child.pid, sig); // detached: the child leads its own process group
+  } catch {
+    try {
+      p.child.kill(sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves once the process has exited (and been reaped). */
+async function stopProc(p: Proc | undefined): Promise<void> {
+  if (!p) return;
+  // The children are unref'd: without a ref'd handle of our own, Node could exit while we wait.
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    killGroup(p, 'SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      p.exited.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      killGroup(p, 'SIGKILL');
+      await p.exited;
+    }
+  } finally {
+    clearInterval(keepAlive);
+    live.delete(p);
+  }
+}
+
+function startProc(name: string, cmd: string, args: string[], dir: string, env?: NodeJS.ProcessEnv): Proc {
+  const logFile = path.join(dir, `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { stdio: ['ignore', fd, fd], detached: true, env: env ?? process.env, cwd: dir });
+  } finally {
+    closeSync(fd);
+  }
+  child.unref(); // a forgotten stop() must not keep a test process alive; the exit handler kills it
+  const p: Proc = { name, child, logFile, exited: Promise.resolve() };
+  p.exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      p.exitInfo = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      live.delete(p);
+      resolve();
+    });
+    child.once('error', (err) => {
+      p.exitInfo = `failed to start: ${err.message}`;
+      live.delete(p);
+      resolve();
+    });
+  });
+  live.add(p);
+  return p;
+}
+
+async function logTail(file: string, lines = 40): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function startError(p: Proc, what: string): Promise<Error> {
+  const state = p.exitInfo ? ` (${p.name} ${p.exitInfo})` : '';
+  return new Error(`testbed: ${what}${state}. Last lines of ${p.logFile}:\n${await logTail(p.logFile)}`);
+}
+
+/** Polls check() until it returns true; fails early if the process exits. */
+async function waitFor(p: Proc, what: string, check: () => Promise<boolean>, timeoutMs = START_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (p.exitInfo !== undefined) throw await startError(p, `${p.name} stopped before ${what}`);
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw await startError(p, `timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function run(cmd: string, args: string[], opts: { cwd?: string; stderrToLog?: (s: string) => void } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { cwd: opts.cwd, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`testbed: ${cmd} ${args.join(' ')} failed: ${err.message}\n${String(stderr).trimEnd()}`));
+      else resolve(String(stdout));
+    });
+    if (opts.stderrToLog) {
+      const sink = opts.stderrToLog;
+      child.stderr?.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) if (line.trim()) sink(line);
+      });
+    }
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  // Hold all listeners open until every port is known, so the n ports differ.
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+function httpGet(url: string, tls?: https.RequestOptions): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const mod = url.startsWith('https:') ? https : http;
+    const req = mod.get(url, { ...tls, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function httpSend(url: string, method: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, timeout: 5000, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const b64 = async (file: string): Promise<string> => (await readFile(file)).toString('base64');
+
+// ---------------------------------------------------------------- certificates
+
+async function makeCerts(dir: string): Promise<void> {
+  const o = (args: string[]): Promise<string> => run('openssl', args, { cwd: dir });
+  // EC P-256 for the CA and TLS certs (an RSA-2048 key costs ~0.3 s of CPU; these take ~5 ms); the
+  // service-account token key is RSA (RS256 tokens, as most clusters issue).
+  const ecKey = (name: string): Promise<string> =>
+    o(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`]);
+  const saKey = o(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key']);
+  saKey.catch(() => {}); // awaited below; this only keeps an early failure elsewhere from leaving it unhandled
+  await Promise.all([ecKey('ca'), ecKey('apiserver'), ecKey('admin'), ecKey('kcm')]);
+  await o([
+    'req', '-x509', '-new', '-key', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=kubectl-ecr-testbed-ca',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
+  const sign = async (name: string, subj: string, ext: string[]): Promise<void> => {
+    await o(['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', subj]);
+    await writeFile(path.join(dir, `${name}.ext`), ext.join('\n') + '\n');
+    await o([
+      'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', `${name}.crt`, '-days', '30', '-sha256', '-extfile', `${name}.ext`,
+    ]);
+  };
+  const client = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'];
+  // Serially: -CAcreateserial writes ca.srl, which parallel signings would race on.
+  await sign('apiserver', '/CN=kube-apiserver', [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1',
+  ]);
+  await sign('admin', '/O=system:masters/CN=admin', client);
+  await sign('kcm', '/CN=system:kube-controller-manager', client);
+  await saKey;
+  await o(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+}
+
+interface KubeUser {
+  name: string;
+  user: Record<string, string>;
+}
+
+async function writeKubeconfig(file: string, server: string, caFile: string, u: KubeUser): Promise<void> {
+  const cfg = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'testbed', cluster: { server, 'certificate-authority-data': await b64(caFile) } }],
+    users: [{ name: u.name, user: u.user }],
+    contexts: [{ name: 'testbed', context: { cluster: 'testbed', user: u.name, namespace: 'default' } }],
+    'current-context': 'testbed',
+    preferences: {},
+  };
+  await writeFile(file, toYaml(cfg), { mode: 0o600 });
+}
+
+// ---------------------------------------------------------------- the test bed
+
+export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> {
+  const log = opts.log ?? ((): void => {});
+  const withKcm = opts.controllerManager ?? true;
+  const t0 = Date.now();
+  const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  installExitHandlers();
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'kubectl-ecr-testbed-'));
+  liveDirs.add(dir);
+  const f = (name: string): string => path.join(dir, name);
+  const procs: { apiserver?: Proc; kcm?: Proc; etcd?: Proc; moto?: Proc } = {};
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      const s0 = Date.now();
+      const timings: string[] = [];
+      // The controller-manager first: the apiserver's graceful shutdown waits for its watch clients, so
+      // with the controller-manager still connected it would sit out the whole grace period.
+      const timed = async (p: Proc | undefined): Promise<void> => {
+        const t = Date.now();
+        await stopProc(p);
+        if (p) timings.push(`${p.name} ${Date.now() - t}ms`);
+      };
+      const motoStopped = timed(procs.moto); // independent of the rest
+      for (const p of [procs.kcm, procs.apiserver, procs.etcd]) await timed(p);
+      await motoStopped;
+      log(`testbed: stopped in ${Date.now() - s0}ms (${timings.join(', ')})`);
+      if (process.env.KUBECTL_ECR_TESTBED_KEEP) log(`testbed: kept ${dir}`);
+      else await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
+      liveBeds.delete(handle);
+    })());
+  const handle = { stop };
+  liveBeds.add(handle);
+
+  try {
+    // Binaries and venv (instant when cached), ports, certificates.
+    // The scripts say nothing when cached; a cold build's progress must be seen even without opts.log.
+    const progress = opts.log ?? ((s: string): void => void process.stderr.write(`${s}\n`));
+    const [binOut, pyOut, ports] = await Promise.all([
+      run('bash', [path.join(here, 'build-k8s.sh')], { stderrToLog: progress }),
+      run('bash', [path.join(here, 'setup-moto.sh')], { stderrToLog: progress }),
+      freePorts(4),
+    ]);
+    const binDir = binOut.trim().split('\n').pop() ?? '';
+    const python = pyOut.trim().split('\n').pop() ?? '';
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = ports as [number, number, number, number];
+    const bin = (name: string): string => path.join(binDir, name);
+
+    // moto: port 0, it prints the one it got.
+    procs.moto = startProc('moto', python, ['-u', path.join(here, 'moto_server.py'), '0'], dir, {
+      ...process.env,
+      PYTHONUNBUFFERED: '1',
+      ...opts.motoEnv,
+    });
+    const motoReady = (async (): Promise<string> => {
+      let url = '';
+      const moto = procs.moto as Proc;
+      await waitFor(moto, 'moto to listen', async () => {
+        const m = /moto listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(await readFile(moto.logFile, 'utf8'));
+        if (m?.[1]) url = m[1];
+        return url !== '' && (await httpGet(`${url}/testbed/health`)).status === 200;
+      });
+      log(`testbed: moto ready at ${url} (${since()})`);
+      return url;
+    })();
+    motoReady.catch(() => {}); // awaited at the end; if another part fails first, stop() ends moto and this rejects
+
+    // etcd, certificates in parallel.
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+    procs.etcd = startProc('etcd', bin('etcd'), [
+      '--name=testbed',
+      `--data-dir=${f('etcd-data')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=testbed=${peerUrl}`,
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ], dir);
+    const etcd = procs.etcd;
+    const etcdReady = waitFor(etcd, 'etcd /health', async () => {
+      const r = await httpGet(`${etcdUrl}/health`);
+      return r.status === 200 && /"health":\s*"true"/.test(r.body);
+    }).then(() => log(`testbed: etcd ready (${since()})`));
+    await Promise.all([makeCerts(dir).then(() => log(`testbed: certificates made (${since()})`)), etcdReady]);
+
+    const testerToken = randomBytes(24).toString('hex');
+    const tokenFile = f('tester.token');
+    await writeFile(tokenFile, testerToken, { mode: 0o600 });
+    await writeFile(f('tokens.csv'), `${testerToken},tester,tester\n`, { mode: 0o600 });
+
+    // kube-apiserver.
+    const server = `https://127.0.0.1:${apiPort}`;
+    await mkdir(f('apiserver-certs'));
+    procs.apiserver = startProc('kube-apiserver', bin('kube-apiserver'), [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      '--advertise-address=127.0.0.1',
+      '--endpoint-reconciler-type=none',
+      `--cert-dir=${f('apiserver-certs')}`,
+      `--tls-cert-file=${f('apiserver.crt')}`,
+      `--tls-private-key-file=${f('apiserver.key')}`,
+      `--client-ca-file=${f('ca.crt')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${f('sa.pub')}`,
+      `--service-account-signing-key-file=${f('sa.key')}`,
+      '--authorization-mode=Node,RBAC',
+      '--service-cluster-ip-range=10.0.0.0/24',
+      `--token-auth-file=${f('tokens.csv')}`,
+      '--profiling=false',
+    ], dir);
+    const api = procs.apiserver;
+    const tls: https.RequestOptions = {
+      ca: await readFile(f('ca.crt')),
+      cert: await readFile(f('admin.crt')),
+      key: await readFile(f('admin.key')),
+    };
+    const kubeconfig = f('kubeconfig');
+    const testerKubeconfig = f('tester.kubeconfig');
+    await writeKubeconfig(kubeconfig, server, f('ca.crt'), {
+      name: 'admin',
+      user: { 'client-certificate-data': await b64(f('admin.crt')), 'client-key-data': await b64(f('admin.key')) },
+    });
+    await writeKubeconfig(testerKubeconfig, server, f('ca.crt'), { name: 'tester', user: { token: testerToken } });
+    await waitFor(api, 'kube-apiserver /readyz', async () => (await httpGet(`${server}/readyz`, tls)).status === 200);
+    log(`testbed: kube-apiserver ready at ${server} (${since()})`);
+
+    // kube-controller-manager.
+    if (withKcm) {
+      const kcmKubeconfig = f('kcm.kubeconfig');
+      await writeKubeconfig(kcmKubeconfig, server, f('ca.crt'), {
+        name: 'kube-controller-manager',
+        user: { 'client-certificate-data': await b64(f('kcm.crt')), 'client-key-data': await b64(f('kcm.key')) },
+      });
+      await mkdir(f('kcm-certs'));
+      procs.kcm = startProc('kube-controller-manager', bin('kube-controller-manager'), [
+        `--kubeconfig=${kcmKubeconfig}`,
+        `--authentication-kubeconfig=${kcmKubeconfig}`,
+        `--authorization-kubeconfig=${kcmKubeconfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${kcmPort}`,
+        `--cert-dir=${f('kcm-certs')}`,
+        `--service-account-private-key-file=${f('sa.key')}`,
+        `--root-ca-file=${f('ca.crt')}`,
+        '--use-service-account-credentials=true',
+        `--cluster-signing-cert-file=${f('ca.crt')}`,
+        `--cluster-signing-key-file=${f('ca.key')}`,
+        '--controllers=*',
+        '--leader-elect=false',
+        '--kube-api-qps=100',
+        '--kube-api-burst=200',
+        '--profiling=false',
+      ], dir);
+      const kcm = procs.kcm;
+      await waitFor(kcm, 'the default ServiceAccount in namespace default', async () =>
+        (await httpGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, tls)).status === 200,
+      );
+      log(`testbed: kube-controller-manager ready (${since()})`);
+    }
+
+    const motoUrl = await motoReady;
+    const awsConfig = f('aws-config');
+    const awsCredentials = f('aws-credentials');
+    await writeFile(awsConfig, '');
+    await writeFile(awsCredentials, '');
+    const awsEnv: Record<string, string> = {
+      AWS_ENDPOINT_URL: motoUrl,
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: awsConfig,
+      AWS_SHARED_CREDENTIALS_FILE: awsCredentials,
+    };
+
+    const env = (extra: Record<string, string> = {}): Record<string, string> => {
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(process.env)) {
+        if (v !== undefined && !k.startsWith('AWS_') && k !== 'KUBECONFIG') out[k] = v;
+      }
+      return {
+        ...out,
+        PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
+        KUBECONFIG: kubeconfig,
+        ...awsEnv,
+        ...extra,
+      };
+    };
+
+    const setEcrTokenTtl = async (seconds: number | null, o: { accessKeyId?: string } = {}): Promise<void> => {
+      if (seconds !== null && !Number.isInteger(seconds)) throw new Error('testbed: setEcrTokenTtl wants an integer');
+      const r =
+        seconds === null
+          ? await httpSend(`${motoUrl}/testbed/token-ttl`, 'DELETE', '')
+          : await httpSend(`${motoUrl}/testbed/token-ttl`, 'POST', JSON.stringify({ seconds, accessKeyId: o.accessKeyId }));
+      if (r.status !== 200) throw new Error(`testbed: setting the ECR token TTL failed: ${r.status} ${r.body}`);
+    };
+
+    log(`testbed: up in ${since()} (${dir})`);
+    return {
+      dir,
+      kubeconfig,
+      testerKubeconfig,
+      server,
+      binDir,
+      awsEnv,
+      motoUrl,
+      tokenFile,
+      caFile: f('ca.crt'),
+      env,
+      setEcrTokenTtl,
+      stop,
+    };
+  } catch (err) {
+    await stop().catch(() => {}); // the error message already carries the log tail
+    throw err;
+  }
+}
