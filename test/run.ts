@@ -24,7 +24,7 @@ if (only.length > 0) files = files.filter((f) => only.some((o) => f.includes(o))
 
 // The SDK's Node 20 end-of-support notice would repeat in every test process's output; bin/run.js
 // silences it for users the same way.
-const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 let stop: (() => Promise<void>) | undefined;
 if (files.some((f) => f.includes('integration'))) {
   const { startTestbed } = await import('./testbed/testbed.js');

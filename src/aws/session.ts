@@ -3,12 +3,17 @@
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../cli/errors.js';
 import { debug } from '../cli/log.js';
+import { awsRequestHandler, type AwsRequestHandler } from '../net/proxy.js';
 
 const log = debug('aws');
 
 export interface AwsOptions {
   profile?: string;
   region?: string;
+  /** A role to assume on top of the base credentials. */
+  roleArn?: string;
+  roleSessionName?: string;
+  externalId?: string;
 }
 
 export interface AwsSession {
@@ -16,6 +21,17 @@ export interface AwsSession {
   /** The region from --region, the environment or the profile; undefined when none is set. */
   region: string | undefined;
   profile?: string;
+  /** Proxy-aware agents when HTTPS_PROXY and friends are set; the SDK's default otherwise. */
+  requestHandler?: AwsRequestHandler;
+}
+
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/;
+
+/** Checked before any call, so a typo costs no round trip. */
+export function validateRoleArn(arn: string): void {
+  if (!ROLE_ARN.test(arn)) {
+    throw new UserError('InvalidRoleArn', `"${arn}" is not an IAM role ARN`, 'expected arn:aws:iam::ACCOUNT:role/NAME');
+  }
 }
 
 export interface Identity {
@@ -24,11 +40,35 @@ export interface Identity {
 }
 
 export async function openSession(opts: AwsOptions): Promise<AwsSession> {
-  const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
-  const credentials = fromNodeProviderChain(opts.profile ? { profile: opts.profile } : {});
+  if (opts.roleArn) validateRoleArn(opts.roleArn);
+  const { fromNodeProviderChain, fromTemporaryCredentials } = await import('@aws-sdk/credential-providers');
+  const requestHandler = awsRequestHandler();
   const region = opts.region ?? (await regionFromConfig(opts.profile));
-  log(`profile=${opts.profile ?? '(default chain)'} region=${region ?? '(none)'}`);
-  return { credentials, region, profile: opts.profile };
+  const viaProxy = requestHandler ? { requestHandler } : {};
+
+  // The chain covers environment keys, profiles and SSO, web identity (IRSA), EKS Pod Identity and
+  // ECS container credentials, and the instance role, in the SDK's order.
+  let credentials: AwsCredentialIdentityProvider = fromNodeProviderChain({
+    ...(opts.profile ? { profile: opts.profile } : {}),
+    clientConfig: { ...viaProxy, ...(region ? { region } : {}) },
+  });
+  if (opts.roleArn) {
+    const assumed = fromTemporaryCredentials({
+      masterCredentials: credentials,
+      params: { RoleArn: opts.roleArn, RoleSessionName: opts.roleSessionName ?? 'kubectl-ecr', ...(opts.externalId ? { ExternalId: opts.externalId } : {}) },
+      clientConfig: { ...viaProxy, ...(region ? { region } : {}) },
+    });
+    const roleArn = opts.roleArn;
+    credentials = async (...args) => {
+      try {
+        return await assumed(...args);
+      } catch (err) {
+        throw awsError(`sts:AssumeRole on ${roleArn}`, err);
+      }
+    };
+  }
+  log(`profile=${opts.profile ?? '(default chain)'} region=${region ?? '(none)'} role=${opts.roleArn ?? '(none)'} proxy=${requestHandler ? 'yes' : 'no'}`);
+  return { credentials, region, profile: opts.profile, requestHandler };
 }
 
 async function regionFromConfig(profile: string | undefined): Promise<string | undefined> {
@@ -54,7 +94,11 @@ export function requireRegion(session: AwsSession): string {
 
 export async function whoAmI(session: AwsSession): Promise<Identity> {
   const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
-  const client = new STSClient({ region: requireRegion(session), credentials: session.credentials });
+  const client = new STSClient({
+    region: requireRegion(session),
+    credentials: session.credentials,
+    ...(session.requestHandler ? { requestHandler: session.requestHandler } : {}),
+  });
   try {
     const out = await client.send(new GetCallerIdentityCommand({}));
     return { arn: out.Arn ?? 'unknown', account: out.Account ?? '' };

@@ -21,7 +21,7 @@ export interface RegistryToken {
  */
 export function ecrClientConfig(
   group: Registry,
-  session: Pick<AwsSession, 'credentials' | 'profile'>,
+  session: Pick<AwsSession, 'credentials' | 'profile' | 'requestHandler'>,
   env: NodeJS.ProcessEnv = process.env,
 ): ECRClientConfig {
   const customEndpoint = Boolean(env.AWS_ENDPOINT_URL_ECR || env.AWS_ENDPOINT_URL);
@@ -29,6 +29,7 @@ export function ecrClientConfig(
     region: group.region,
     credentials: session.credentials,
     ...(session.profile ? { profile: session.profile } : {}),
+    ...(session.requestHandler ? { requestHandler: session.requestHandler } : {}),
     ...(customEndpoint ? {} : { useFipsEndpoint: group.fips, useDualstackEndpoint: group.dualStack }),
   };
 }

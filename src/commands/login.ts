@@ -23,6 +23,12 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
     registry: Flags.string({ multiple: true, description: 'ECR registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com (repeatable). Default: your account in --region.' }),
     'secret-name': Flags.string({ default: DEFAULT_SECRET_NAME, description: 'Name of the pull secret.' }),
     'all-namespaces': Flags.boolean({ char: 'A', description: 'Write the secret in every namespace.', exclusive: ['namespace'] }),
+    'namespace-selector': Flags.string({ description: 'Write the secret in every namespace whose labels match this selector (e.g. team=web,env!=dev).', exclusive: ['namespace'] }),
+    'exclude-namespace': Flags.string({ multiple: true, description: 'Leave out namespaces matching this glob (repeatable), e.g. kube-*.' }),
+    account: Flags.string({ multiple: true, description: 'AWS account id whose registry in --region to use (repeatable); shorthand for --registry.' }),
+    'role-arn': Flags.string({ description: 'IAM role to assume on top of the base credentials.', helpGroup: 'AWS' }),
+    'role-session-name': Flags.string({ description: 'Session name for --role-arn (shows in CloudTrail). Default: kubectl-ecr.', helpGroup: 'AWS', dependsOn: ['role-arn'] }),
+    'external-id': Flags.string({ description: 'External id the role\'s trust policy requires.', helpGroup: 'AWS', dependsOn: ['role-arn'] }),
     'service-account': Flags.string({ multiple: true, description: 'Service account to attach the secret to (repeatable). Default: default.', exclusive: ['no-service-account'] }),
     'no-service-account': Flags.boolean({ description: 'Attach the secret to no service account.' }),
     force: Flags.boolean({ description: 'Take over a same-named secret that kubectl-ecr does not manage.' }),
@@ -34,7 +40,11 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
     const { flags } = await this.parse(Login);
     const dryRun = flags['dry-run'] as 'none' | 'client' | 'server';
     const { parseRegistry, registryFor, uniqueRegistries } = await import('../aws/registry.js');
-    const registries = uniqueRegistries((flags.registry ?? []).map(parseRegistry));
+    const registries = (flags.registry ?? []).map(parseRegistry);
+    if (flags.account?.length && !flags.region) throw usageError('--account needs --region', 'the registry host is ACCOUNT.dkr.ecr.REGION...');
+    for (const account of flags.account ?? []) registries.push(registryFor(account, flags.region!));
+    const { excludeMatcher } = await import('../kube/namespaces.js');
+    excludeMatcher(flags['exclude-namespace']);
     if (flags['secret-name'] && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags['secret-name'])) {
       throw usageError(`--secret-name "${flags['secret-name']}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
     }
@@ -43,20 +53,37 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
     const cluster = await loadKubeConfig(flags);
 
     const { openSession, whoAmI, requireRegion } = await import('../aws/session.js');
-    const session = await openSession(flags);
+    const session = await openSession({
+      profile: flags.profile,
+      region: flags.region,
+      roleArn: flags['role-arn'],
+      roleSessionName: flags['role-session-name'],
+      externalId: flags['external-id'],
+    });
     const identity = await whoAmI(session);
     note(`Using AWS identity ${identity.arn}`);
     if (registries.length === 0) registries.push(registryFor(identity.account, requireRegion(session)));
 
     const { fetchTokens } = await import('../aws/tokens.js');
-    const tokens = await fetchTokens(session, registries);
+    const tokens = await fetchTokens(session, uniqueRegistries(registries));
 
     const { connect, clusterError } = await import('../kube/api.js');
     const { resolveNamespaces } = await import('../kube/namespaces.js');
     const kube = await connect(cluster.kc);
-    const namespaces = await resolveNamespaces(kube.core, { namespaces: flags.namespace, all: flags['all-namespaces'], current: cluster.namespace }).catch((err) => {
+    const fail = (err: unknown) => {
       throw clusterError(kube.server, err) ?? err;
-    });
+    };
+    const namespaces = await resolveNamespaces(kube.core, {
+      namespaces: flags.namespace,
+      all: flags['all-namespaces'],
+      selector: flags['namespace-selector'],
+      exclude: flags['exclude-namespace'],
+      current: cluster.namespace,
+    }).catch(fail);
+    if (namespaces.length === 0) {
+      note('No namespace matched; nothing to do.');
+      return;
+    }
 
     const { refresh } = await import('../refresh/engine.js');
     const results = await refresh(
@@ -71,7 +98,7 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
         dryRun,
       },
       (r) => note(renderResult(r, flags['secret-name'], dryRun)),
-    );
+    ).catch(fail);
 
     const summary = summarize(results, dryRun);
     note(summary.line);

@@ -14,6 +14,8 @@ export interface Kube {
 
 export async function connect(kc: KubeConfig): Promise<Kube> {
   const { CoreV1Api } = await import('@kubernetes/client-node');
+  const { applyKubeProxy } = await import('../net/proxy.js');
+  applyKubeProxy(kc);
   return { kc, core: kc.makeApiClient(CoreV1Api), server: kc.getCurrentCluster()?.server ?? '' };
 }
 

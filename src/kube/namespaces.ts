@@ -1,19 +1,42 @@
-// Which namespaces a command acts in: the -n list, every namespace (-A), or the current one.
+// Which namespaces a command acts in: the -n list; or every namespace (-A), or those matching a
+// label selector, less any excluded by glob; or else the current one.
 import type { CoreV1Api } from '@kubernetes/client-node';
+import picomatch from 'picomatch';
+import { usageError } from '../cli/errors.js';
 import { call } from './api.js';
 
 export interface NamespaceChoice {
   namespaces?: string[];
   all?: boolean;
+  /** A label selector, as kubectl's -l takes it; implies looking across the cluster. */
+  selector?: string;
+  /** Globs (`kube-*`, `*-system`) of namespaces to leave out. */
+  exclude?: string[];
   /** The context's namespace (or `default`): used when nothing else is chosen. */
   current: string;
 }
 
+/** Checked before any call: a glob that can never match a namespace name is a mistake. */
+export function excludeMatcher(globs: string[] = []): (name: string) => boolean {
+  for (const g of globs) {
+    if (!/^[a-z0-9*?[\]!{},.-]+$/.test(g)) {
+      throw usageError(`--exclude-namespace "${g}" is not a namespace glob`, 'use lower-case names with * and ?, e.g. kube-*');
+    }
+  }
+  return globs.length > 0 ? picomatch(globs) : () => false;
+}
+
 export async function resolveNamespaces(core: CoreV1Api, choice: NamespaceChoice): Promise<string[]> {
-  if (choice.all) {
-    const list = await call('list namespaces', () => core.listNamespace());
-    return list.items.map((ns) => ns.metadata!.name!).sort();
+  const excluded = excludeMatcher(choice.exclude);
+  if (choice.all || choice.selector) {
+    const list = await call('list namespaces', () => core.listNamespace({ labelSelector: choice.selector }));
+    return list.items
+      .filter((ns) => ns.status?.phase !== 'Terminating') // writes there would fail; not ours to report
+      .map((ns) => ns.metadata!.name!)
+      .filter((name) => !excluded(name))
+      .sort();
   }
   const named = (choice.namespaces ?? []).flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
-  return named.length > 0 ? [...new Set(named)] : [choice.current];
+  const chosen = named.length > 0 ? [...new Set(named)] : [choice.current];
+  return chosen.filter((name) => !excluded(name));
 }

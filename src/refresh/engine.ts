@@ -53,6 +53,7 @@ export async function refresh(
   onResult?: (r: NamespaceResult) => void,
 ): Promise<NamespaceResult[]> {
   const limit = pLimit(req.concurrency ?? 8);
+  const known = await prefetch(core, req);
   // Results are reported in the order the namespaces were given, each as soon as it and every one
   // before it are done, so output is stable however the concurrent writes finish.
   const done: Array<NamespaceResult | undefined> = [];
@@ -60,7 +61,7 @@ export async function refresh(
   return Promise.all(
     req.namespaces.map((ns, i) =>
       limit(async () => {
-        const result = await refreshNamespace(core, req, ns);
+        const result = await refreshNamespace(core, req, ns, known);
         done[i] = result;
         while (done[reported]) onResult?.(done[reported++]!);
         return result;
@@ -69,14 +70,50 @@ export async function refresh(
   );
 }
 
-async function refreshNamespace(core: CoreV1Api, req: RefreshRequest, namespace: string): Promise<NamespaceResult> {
+/**
+ * What exists, read in one list per kind across namespaces instead of a get per namespace. An
+ * identity that may not list cluster-wide (the refresher with per-namespace Roles) reads per
+ * namespace instead. null marks an object known to be absent.
+ */
+interface Known {
+  secrets?: Map<string, V1Secret | null>;
+  accounts?: Map<string, V1ServiceAccount | null>;
+}
+
+async function prefetch(core: CoreV1Api, req: RefreshRequest): Promise<Known> {
+  if (req.namespaces.length < 2) return {};
+  // Every (namespace, name) we will look at starts as absent; what a list returns fills it in.
+  const index = <T extends { metadata?: { namespace?: string; name?: string } }>(names: string[], items: T[]) => {
+    const map = new Map<string, T | null>();
+    for (const ns of req.namespaces) for (const name of names) map.set(`${ns}/${name}`, null);
+    for (const item of items) map.set(`${item.metadata?.namespace}/${item.metadata?.name}`, item);
+    return map;
+  };
+  try {
+    const byName = `metadata.name=${req.secretName}`;
+    const secrets = await call('list secrets', () => core.listSecretForAllNamespaces({ fieldSelector: byName }));
+    const accounts: V1ServiceAccount[] = [];
+    for (const name of req.serviceAccounts) {
+      const list = await call('list serviceaccounts', () => core.listServiceAccountForAllNamespaces({ fieldSelector: `metadata.name=${name}` }));
+      accounts.push(...list.items);
+    }
+    log(`listed ${secrets.items.length} secret(s) and ${accounts.length} service account(s) in ${1 + req.serviceAccounts.length} call(s)`);
+    return { secrets: index([req.secretName], secrets.items), accounts: index(req.serviceAccounts, accounts) };
+  } catch (err) {
+    if (apiFailure(err)?.code !== 403) throw err;
+    log('not allowed to list across namespaces; reading per namespace');
+    return {};
+  }
+}
+
+async function refreshNamespace(core: CoreV1Api, req: RefreshRequest, namespace: string, known: Known): Promise<NamespaceResult> {
   const result: NamespaceResult = { namespace, secret: 'failed', attached: [], alreadyAttached: [] };
   try {
-    const { accounts, missing } = await readServiceAccounts(core, namespace, req.serviceAccounts);
+    const { accounts, missing } = await readServiceAccounts(core, namespace, req.serviceAccounts, known);
     const needs = accounts.filter((sa) => !references(sa, req.secretName)).map((sa) => sa.metadata!.name!);
     result.alreadyAttached = accounts.map((sa) => sa.metadata!.name!).filter((n) => !needs.includes(n));
 
-    const written = await writeSecret(core, req, namespace, needs);
+    const written = await writeSecret(core, req, namespace, needs, known);
     Object.assign(result, written);
     if (missing.length > 0) {
       // Checked after the write: in a namespace that does not exist, the write says so plainly.
@@ -89,7 +126,8 @@ async function refreshNamespace(core: CoreV1Api, req: RefreshRequest, namespace:
     const failedAttach: string[] = [];
     for (const name of needs) {
       try {
-        if (await attach(core, namespace, name, req.secretName, req.dryRun ?? 'none')) result.attached.push(name);
+        const read = accounts.find((sa) => sa.metadata?.name === name);
+        if (await attach(core, namespace, name, req.secretName, req.dryRun ?? 'none', read)) result.attached.push(name);
         else result.alreadyAttached.push(name);
       } catch (err) {
         failedAttach.push(name);
@@ -112,10 +150,17 @@ async function readServiceAccounts(
   core: CoreV1Api,
   namespace: string,
   names: string[],
+  known: Known,
 ): Promise<{ accounts: V1ServiceAccount[]; missing: string[] }> {
   const accounts: V1ServiceAccount[] = [];
   const missing: string[] = [];
   for (const name of names) {
+    const listed = known.accounts?.get(`${namespace}/${name}`);
+    if (listed !== undefined) {
+      if (listed) accounts.push(listed);
+      else missing.push(name);
+      continue;
+    }
     try {
       accounts.push(await call('read serviceaccount', () => core.readNamespacedServiceAccount({ name, namespace })));
     } catch (err) {
@@ -173,13 +218,16 @@ async function writeSecret(
   req: RefreshRequest,
   namespace: string,
   attaching: string[],
+  known: Known,
 ): Promise<Pick<NamespaceResult, 'secret' | 'object' | 'replacedType'>> {
   const name = req.secretName;
   const dryRun = req.dryRun ?? 'none';
   const serverDryRun = dryRun === 'server' ? 'All' : undefined;
 
   for (let attempt = 0; ; attempt++) {
-    const existing = await readSecret(core, namespace, name);
+    // The listed copy serves the first attempt; after a conflict, only a fresh read will do.
+    const listed = attempt === 0 ? known.secrets?.get(`${namespace}/${name}`) : undefined;
+    const existing = listed !== undefined ? (listed ?? undefined) : await readSecret(core, namespace, name);
     if (existing && !isManaged(existing.metadata?.labels) && !req.force) {
       throw new UserError(
         'SecretNotManaged',
@@ -250,9 +298,16 @@ async function readSecret(core: CoreV1Api, namespace: string, name: string): Pro
  * patch would replace it), so: read, append, replace with the read's resourceVersion, retry on
  * conflict. Returns false when it was already there.
  */
-async function attach(core: CoreV1Api, namespace: string, name: string, secretName: string, dryRun: DryRun): Promise<boolean> {
+async function attach(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+  secretName: string,
+  dryRun: DryRun,
+  read?: V1ServiceAccount,
+): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
-    const sa = await call('read serviceaccount', () => core.readNamespacedServiceAccount({ name, namespace }));
+    const sa = attempt === 0 && read ? structuredClone(read) : await call('read serviceaccount', () => core.readNamespacedServiceAccount({ name, namespace }));
     if (references(sa, secretName)) return false;
     if (dryRun === 'client') return true;
     sa.imagePullSecrets = [...(sa.imagePullSecrets ?? []), { name: secretName }];

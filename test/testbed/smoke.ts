@@ -1,14 +1,15 @@
 // Smoke test of the test bed itself, run by hand: npx tsx test/testbed/smoke.ts
 // Starts the test bed, exercises kubectl (admin and tester), the controller-manager (default
 // ServiceAccount, kube-root-ca.crt, Job -> Pod), moto's ECR and STS through the AWS SDK with only
-// awsEnv, the ECR token TTL switch; stops, and checks that nothing is left behind.
+// awsEnv, the ECR token TTL switch, region-specific ECR passwords, IAM users with policies and ECR's
+// JSON AccessDeniedException; stops, and checks that nothing is left behind.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ECRClient, GetAuthorizationTokenCommand, CreateRepositoryCommand } from '@aws-sdk/client-ecr';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { startTestbed } from './testbed.js';
+import { ECRClient, GetAuthorizationTokenCommand, CreateRepositoryCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { createIamUser, setIamEnforcement, startTestbed, type IamUser } from './testbed.js';
 
 let passed = 0;
 let failed = 0;
@@ -106,19 +107,19 @@ try {
   });
 
   const ecr = new ECRClient({});
-  const token = async (): Promise<{ user: string; password: string; proxyEndpoint: string; expiresAt: Date }> => {
-    const r = await ecr.send(new GetAuthorizationTokenCommand({}));
+  const token = async (client = ecr): Promise<{ user: string; password: string; proxyEndpoint: string; expiresAt: Date }> => {
+    const r = await client.send(new GetAuthorizationTokenCommand({}));
     const d = r.authorizationData?.[0];
     assert(d?.authorizationToken && d.expiresAt && d.proxyEndpoint, JSON.stringify(r));
     const [user, password] = Buffer.from(d.authorizationToken, 'base64').toString().split(':') as [string, string];
     return { user, password, proxyEndpoint: d.proxyEndpoint, expiresAt: d.expiresAt };
   };
 
-  await check('ECR GetAuthorizationToken: AWS / <account>-auth-token, expiry ~12 h ahead', async () => {
+  await check('ECR GetAuthorizationToken: AWS / <account>-<region>-auth-token, expiry ~12 h ahead', async () => {
     const t = await token();
     const ahead = (t.expiresAt.getTime() - Date.now()) / 3600_000;
-    console.log(`     user=${t.user} password=<${t.password.length} chars, ${t.password.replace(/^\d{12}/, '<12 digits>')}> proxyEndpoint=${t.proxyEndpoint} expiresAt=${t.expiresAt.toISOString()} (${ahead.toFixed(3)} h ahead)`);
-    assert(t.user === 'AWS' && t.password === '123456789012-auth-token', 'unexpected credentials shape');
+    console.log(`     user=${t.user} password=<${t.password.length} chars> proxyEndpoint=${t.proxyEndpoint} expiresAt=${t.expiresAt.toISOString()} (${ahead.toFixed(3)} h ahead)`);
+    assert(t.user === 'AWS' && t.password === '123456789012-us-east-1-auth-token', 'unexpected credentials shape');
     assert(t.proxyEndpoint === 'https://123456789012.dkr.ecr.us-east-1.amazonaws.com', t.proxyEndpoint);
     assert(ahead > 11.99 && ahead <= 12.0001, `expiry ${ahead} h ahead`);
   });
@@ -144,6 +145,98 @@ try {
     const normal = (await token()).expiresAt.getTime() - Date.now();
     assert(Math.abs(normal - 12 * 3600_000) < 2000, `default key: ${normal} ms`);
     await tb.setEcrTokenTtl(null);
+  });
+
+  await check('ECR passwords differ by region (us-east-1, eu-west-1, cn-north-1), stable per region', async () => {
+    const seen = new Map<string, string>();
+    for (const region of ['us-east-1', 'eu-west-1', 'cn-north-1']) {
+      const client = new ECRClient({ region });
+      const a = await token(client);
+      const b = await token(client);
+      assert(a.password === b.password, `${region}: password changed between calls`);
+      assert(a.password === `123456789012-${region}-auth-token`, `${region}: unexpected password shape`);
+      assert(a.proxyEndpoint === `https://123456789012.dkr.ecr.${region}.amazonaws.com`, a.proxyEndpoint);
+      seen.set(region, a.password);
+      console.log(`     ${region}: user=${a.user} password contains "${region}": ${a.password.includes(region)} proxyEndpoint=${a.proxyEndpoint}`);
+    }
+    assert(new Set(seen.values()).size === 3, 'passwords not all different');
+  });
+
+  // A user whose policy allows ecr:DescribeRepositories but not ecr:GetAuthorizationToken.
+  const noTokenPolicy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:DescribeRepositories', Resource: '*' }] };
+  const asUser = (u: IamUser, region = 'us-east-1', secret = u.secretAccessKey): ECRClient =>
+    new ECRClient({ region, credentials: { accessKeyId: u.accessKeyId, secretAccessKey: secret } });
+  const sdkError = async (p: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number }; $response?: unknown }> => {
+    try {
+      await p;
+    } catch (err) {
+      return err as Error;
+    }
+    throw new Error('expected the call to fail');
+  };
+  let denied: IamUser | undefined;
+
+  await check('createIamUser: policy without ecr:GetAuthorizationToken -> AccessDeniedException (JSON), allowed action works', async () => {
+    denied = await createIamUser(tb, { userName: 'smoke-no-token', policy: noTokenPolicy });
+    assert(denied.arn === 'arn:aws:iam::123456789012:user/smoke-no-token' && /^AKIA[A-Z0-9]{16}$/.test(denied.accessKeyId), denied.arn);
+    const err = await sdkError(asUser(denied).send(new GetAuthorizationTokenCommand({})));
+    console.log(`     GetAuthorizationToken as ${denied.arn}: ${err.name} (HTTP ${err.$metadata?.httpStatusCode}): ${err.message}`);
+    assert(err.name === 'AccessDeniedException', `${err.name}: ${err.message}`);
+    assert(err.$metadata?.httpStatusCode === 403, String(err.$metadata?.httpStatusCode));
+    assert(err.message === `User: ${denied.arn} is not authorized to perform: ecr:GetAuthorizationToken on resource: *`, err.message);
+    const repos = await asUser(denied).send(new DescribeRepositoriesCommand({}));
+    assert(Array.isArray(repos.repositories), JSON.stringify(repos));
+    // Everyone else is unaffected: the test bed's own key is still not checked.
+    assert((await token()).password === '123456789012-us-east-1-auth-token', 'default key affected');
+  });
+
+  await check('createIamUser: a 409 for an existing user; a wrong secret -> InvalidSignatureException; raw error is ECR JSON', async () => {
+    assert(denied, 'no user from the previous check');
+    const again = await createIamUser(tb, { userName: 'smoke-no-token' }).then(() => 'created', (e: Error) => e.message);
+    assert(/409/.test(again), again);
+    const err = await sdkError(asUser(denied, 'us-east-1', 'not-the-secret').send(new GetAuthorizationTokenCommand({})));
+    assert(err.name === 'InvalidSignatureException', `${err.name}: ${err.message}`);
+    // The raw answer: what ECR sends, not moto's XML.
+    const res = (await sdkError(asUser(denied).send(new GetAuthorizationTokenCommand({}))) as { $response?: { headers?: Record<string, string> } }).$response;
+    const h = res?.headers ?? {};
+    console.log(`     raw: content-type=${h['content-type']} x-amzn-errortype=${h['x-amzn-errortype']}`);
+    assert(h['content-type'] === 'application/x-amz-json-1.1' && h['x-amzn-errortype'] === 'AccessDeniedException', JSON.stringify(h));
+  });
+
+  await check('the denied user: STS GetCallerIdentity allowed (as in AWS); a denied STS call stays STS XML (AccessDenied)', async () => {
+    assert(denied, 'no user');
+    const sts = new STSClient({ credentials: { accessKeyId: denied.accessKeyId, secretAccessKey: denied.secretAccessKey } });
+    const id = await sts.send(new GetCallerIdentityCommand({}));
+    assert(id.Arn === denied.arn, JSON.stringify(id));
+    const err = await sdkError(sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::123456789012:role/x', RoleSessionName: 's' })));
+    assert(err.name === 'AccessDenied', `${err.name}: ${err.message}`);
+  });
+
+  await check('cn-north-1: user made for aws-cn is denied with an aws-cn ARN', async () => {
+    const cn = await createIamUser(tb, { userName: 'smoke-cn', policy: noTokenPolicy, region: 'cn-north-1' });
+    assert(cn.arn === 'arn:aws-cn:iam::123456789012:user/smoke-cn', cn.arn);
+    const err = await sdkError(asUser(cn, 'cn-north-1').send(new GetAuthorizationTokenCommand({})));
+    assert(err.name === 'AccessDeniedException' && err.message.includes(cn.arn), `${err.name}: ${err.message}`);
+  });
+
+  await check('setIamEnforcement(true): test key refused (UnrecognizedClientException), allowed user gets its region\'s token; false: back', async () => {
+    const allowed = await createIamUser(tb, {
+      userName: 'smoke-token',
+      policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' }] },
+    });
+    await setIamEnforcement(tb, true);
+    try {
+      const err = await sdkError(token());
+      assert(err.name === 'UnrecognizedClientException', `${err.name}: ${err.message}`);
+      const t = await token(asUser(allowed, 'eu-west-1'));
+      assert(t.password === '123456789012-eu-west-1-auth-token', 'unexpected password shape');
+      assert(denied, 'no user');
+      const d = await sdkError(asUser(denied).send(new GetAuthorizationTokenCommand({})));
+      assert(d.name === 'AccessDeniedException', d.name);
+    } finally {
+      await setIamEnforcement(tb, false);
+    }
+    assert((await token()).password === '123456789012-us-east-1-auth-token', 'default key still refused');
   });
 
   await check('ECR CreateRepository and STS GetCallerIdentity', async () => {

@@ -65,9 +65,10 @@ export interface TestbedOptions {
   /** Progress lines (phases and timings). Nothing secret is ever passed here. */
   log?: (s: string) => void;
   /**
-   * Extra environment for the moto server, e.g. { INITIAL_NO_AUTH_ACTION_COUNT: '0' } to enforce IAM
-   * policies (then AccessDenied is real), { MOTO_ACCOUNT_ID: '111122223333' },
-   * { TESTBED_ECR_TOKEN_TTL_SECONDS: '-60' }.
+   * Extra environment for the moto server, e.g. { INITIAL_NO_AUTH_ACTION_COUNT: '0' } to check IAM
+   * policies on every request (then awsEnv's test keys are refused too: use createIamUser's keys),
+   * { MOTO_ACCOUNT_ID: '111122223333' }, { TESTBED_ECR_TOKEN_TTL_SECONDS: '-60' }. A test that wants one
+   * restricted user needs none of it: keys from createIamUser are checked against their policy anyway.
    */
   motoEnv?: Record<string, string>;
 }
@@ -318,6 +319,52 @@ async function writeKubeconfig(file: string, server: string, caFile: string, u: 
     preferences: {},
   };
   await writeFile(file, toYaml(cfg), { mode: 0o600 });
+}
+
+// ---------------------------------------------------------------- IAM users in moto
+
+export interface IamUser {
+  userName: string;
+  /** arn:aws:iam::<account>:user/<userName> (arn:aws-cn:... for a user made for an aws-cn region). */
+  arn: string;
+  accessKeyId: string;
+  /** A secret: never print it. */
+  secretAccessKey: string;
+}
+
+/**
+ * Creates an IAM user in moto with `policy` (an IAM policy document) as its only, inline, policy (none:
+ * the user may do nothing) and an access key, through the test bed's own POST {motoUrl}/testbed/iam-user
+ * (moto_server.py): no IAM API call, no package beyond Node's. Requests signed with the returned key are
+ * checked against the policy whatever else the server does (every other key stays unchecked unless
+ * IAM enforcement is on for everyone): a denied ECR call answers AccessDeniedException, as real ECR
+ * does. Works with just the motoUrl, so a test process without the Testbed object can use it. Users
+ * live per partition: pass `region` (default us-east-1) in the partition the key will sign for, e.g.
+ * 'cn-north-1' for the China regions. Fails if the user exists.
+ *
+ *   const u = await createIamUser(tb, { userName: uniqueName('no-ecr'), policy: {
+ *     Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:DescribeRepositories', Resource: '*' }] } });
+ *   runCli([...], { env: { AWS_ACCESS_KEY_ID: u.accessKeyId, AWS_SECRET_ACCESS_KEY: u.secretAccessKey } });
+ */
+export async function createIamUser(
+  tb: { motoUrl: string },
+  user: { userName: string; policy?: object | string; region?: string },
+): Promise<IamUser> {
+  const r = await httpSend(`${tb.motoUrl}/testbed/iam-user`, 'POST', JSON.stringify(user));
+  if (r.status !== 200) throw new Error(`testbed: creating IAM user ${user.userName} failed: ${r.status} ${r.body}`);
+  return JSON.parse(r.body) as IamUser;
+}
+
+/**
+ * Turns moto's IAM checks on or off for every request from now on (moto's POST /moto-api/reset-auth).
+ * On: only keys of IAM users moto knows are accepted (awsEnv's "testing" key is refused:
+ * UnrecognizedClientException from ECR), which disturbs every other test using the same server; a
+ * single restricted user (createIamUser) does not need it. Off: no request is checked, except those
+ * signed with createIamUser keys (whatever motoEnv's INITIAL_NO_AUTH_ACTION_COUNT said).
+ */
+export async function setIamEnforcement(tb: { motoUrl: string }, on: boolean): Promise<void> {
+  const r = await httpSend(`${tb.motoUrl}/moto-api/reset-auth`, 'POST', on ? '0' : 'inf');
+  if (r.status !== 200) throw new Error(`testbed: setting IAM enforcement failed: ${r.status} ${r.body}`);
 }
 
 // ---------------------------------------------------------------- the test bed
