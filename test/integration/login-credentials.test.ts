@@ -79,3 +79,59 @@ describe('login: proxies', () => {
     assert.ok(!proxy.carried.includes(motoHost), 'AWS calls go direct without proxy variables');
   });
 });
+
+describe('login: what AWS refuses', () => {
+  it('names the missing permission when the identity may not get a token', async () => {
+    const { createIamUser } = await import('../testbed/testbed.js');
+    const { rememberSecret } = await import('../helpers/testbed.js');
+    const user = await createIamUser(tb, {
+      userName: uniqueName('no-ecr'),
+      policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ecr:DescribeRepositories', Resource: '*' }] },
+    });
+    rememberSecret(user.secretAccessKey);
+    const ns = await createNamespace(uniqueName('denied'));
+    const res = await runCli(['login', '-n', ns], { env: { AWS_ACCESS_KEY_ID: user.accessKeyId, AWS_SECRET_ACCESS_KEY: user.secretAccessKey } });
+    assert.equal(res.code, 1);
+    const errors = res.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    assert.equal(errors.length, 1, res.stderr);
+    assert.match(errors[0], /^error: AWS denied ecr:GetAuthorizationToken in us-east-1: .*not authorized.*; grant ecr:GetAuthorizationToken/);
+    assert.equal(await readSecret(ns), undefined, 'nothing written without a token');
+  });
+});
+
+describe('login: EKS Pod Identity', () => {
+  it('gets credentials from the Pod Identity agent endpoint the SDK chain knows', async () => {
+    const { createServer } = await import('node:http');
+    const seen: string[] = [];
+    const agent = createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({
+        AccessKeyId: tb.awsEnv.AWS_ACCESS_KEY_ID,
+        SecretAccessKey: tb.awsEnv.AWS_SECRET_ACCESS_KEY,
+        Token: 'pod-identity-session',
+        Expiration: new Date(Date.now() + 3600_000).toISOString(),
+      }));
+    });
+    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+    const port = (agent.address() as { port: number }).port;
+    const ns = await createNamespace(uniqueName('pod-identity'));
+    const authFile = `${tb.dir}/pod-identity-token-${ns}`;
+    writeFileSync(authFile, 'projected-sa-token');
+    try {
+      const res = await runCli(['login', '-n', ns], {
+        env: {
+          AWS_ACCESS_KEY_ID: undefined,
+          AWS_SECRET_ACCESS_KEY: undefined,
+          AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${port}/v1/credentials`,
+          AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: authFile,
+        },
+      });
+      assert.equal(res.code, 0, res.stderr);
+      assert.ok(await readSecret(ns));
+      assert.ok(seen.includes('projected-sa-token'), 'the agent was asked, with the projected token');
+    } finally {
+      agent.close();
+    }
+  });
+});
