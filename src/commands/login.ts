@@ -21,7 +21,7 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
 
   static override flags = {
     registry: Flags.string({ multiple: true, description: 'ECR registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com (repeatable). Default: your account in --region.' }),
-    'secret-name': Flags.string({ default: DEFAULT_SECRET_NAME, description: 'Name of the pull secret.' }),
+    'secret-name': Flags.string({ description: `Name of the pull secret. Default: ${DEFAULT_SECRET_NAME}.` }),
     'all-namespaces': Flags.boolean({ char: 'A', description: 'Write the secret in every namespace.', exclusive: ['namespace'] }),
     'namespace-selector': Flags.string({ description: 'Write the secret in every namespace whose labels match this selector (e.g. team=web,env!=dev).', exclusive: ['namespace'] }),
     'exclude-namespace': Flags.string({ multiple: true, description: 'Leave out namespaces matching this glob (repeatable), e.g. kube-*.' }),
@@ -33,11 +33,15 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
     'no-service-account': Flags.boolean({ description: 'Attach the secret to no service account.' }),
     force: Flags.boolean({ description: 'Take over a same-named secret that kubectl-ecr does not manage.' }),
     'dry-run': Flags.string({ options: ['none', 'client', 'server'], default: 'none', description: 'client: change nothing and show what would be written (token redacted); server: let the API server validate without saving.' }),
+    settings: Flags.string({ description: 'Read settings from this YAML file (as install-cron writes them); flags override it.' }),
     output: Flags.string({ char: 'o', options: ['json', 'yaml'], description: 'Print the secrets written (token redacted) on stdout.' }),
   };
 
   async run(): Promise<void> {
-    const { flags } = await this.parse(Login);
+    const parsed = await this.parse(Login);
+    const { loadSettingsFile, withSettings } = await import('../refresh/settings-file.js');
+    const settings = parsed.flags.settings ? await loadSettingsFile(parsed.flags.settings) : {};
+    const flags = withSettings(parsed.flags, settings);
     const dryRun = flags['dry-run'] as 'none' | 'client' | 'server';
     const { parseRegistry, registryFor, uniqueRegistries } = await import('../aws/registry.js');
     const registries = (flags.registry ?? []).map(parseRegistry);
@@ -45,7 +49,7 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
     for (const account of flags.account ?? []) registries.push(registryFor(account, flags.region!));
     const { excludeMatcher } = await import('../kube/namespaces.js');
     excludeMatcher(flags['exclude-namespace']);
-    if (flags['secret-name'] && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags['secret-name'])) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags['secret-name'])) {
       throw usageError(`--secret-name "${flags['secret-name']}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
     }
 
@@ -94,6 +98,7 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
         tokens,
         serviceAccounts: flags['no-service-account'] ? [] : (flags['service-account'] ?? ['default']),
         identity: identity.arn,
+        install: settings.install,
         force: flags.force,
         dryRun,
       },

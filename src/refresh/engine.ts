@@ -2,7 +2,7 @@
 // laptop and by the in-cluster CronJob alike. Per namespace: write the Secret (read, merge, write
 // with the read's resourceVersion, never delete-then-create), then add it to service accounts
 // (append only). Each namespace succeeds or fails on its own.
-import type { CoreV1Api, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Secret, type V1ServiceAccount } from '@kubernetes/client-node';
 import pLimit from 'p-limit';
 import type { RegistryToken } from '../aws/tokens.js';
 import { UserError } from '../cli/errors.js';
@@ -241,7 +241,7 @@ async function writeSecret(
     const shown = redacted(req, namespace, existing, attaching, body);
     try {
       if (!existing) {
-        if (dryRun !== 'client') await call('create secret', () => core.createNamespacedSecret({ namespace, body, fieldManager: FIELD_MANAGER, dryRun: serverDryRun }));
+        if (dryRun !== 'client') await create(core, body, serverDryRun);
         return { secret: 'created', object: shown };
       }
       if (existing.type !== SECRET_TYPE) {
@@ -249,7 +249,7 @@ async function writeSecret(
         // followed at once by the create. The user asked for it and is told.
         if (dryRun !== 'client') {
           await call('delete secret', () => core.deleteNamespacedSecret({ name, namespace, dryRun: serverDryRun, body: { preconditions: { resourceVersion: existing.metadata?.resourceVersion } } }));
-          if (dryRun === 'none') await call('create secret', () => core.createNamespacedSecret({ namespace, body, fieldManager: FIELD_MANAGER }));
+          if (dryRun === 'none') await create(core, body, undefined);
         }
         return { secret: 'created', object: shown, replacedType: existing.type };
       }
@@ -263,6 +263,20 @@ async function writeSecret(
       log(`${namespace}: secret changed while writing (${f?.reason}), retrying`);
     }
   }
+}
+
+/**
+ * Create through server-side apply rather than POST: an apply names the object in its URL, so the
+ * in-cluster refresher's Role can limit even creation to the one secret name.
+ */
+async function create(core: CoreV1Api, body: V1Secret, dryRun: string | undefined): Promise<void> {
+  const { name, namespace } = body.metadata as { name: string; namespace: string };
+  await call('create secret', () =>
+    core.patchNamespacedSecret(
+      { name, namespace, body, fieldManager: FIELD_MANAGER, dryRun },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    ),
+  );
 }
 
 function redacted(req: RefreshRequest, ns: string, existing: V1Secret | undefined, attaching: string[], body: V1Secret): V1Secret {
