@@ -9,6 +9,17 @@ export const MANAGED_BY = 'kubectl-ecr';
 /** The install (install-cron --name) an object belongs to; absent for a plain `login`. */
 export const LABEL_INSTALL = 'kubectl-ecr.io/install';
 
+/**
+ * The refresher's image: one repository, tagged with the CLI's exact version (0.1.0, no "v"), so
+ * the job runs the same login code as the CLI that installed it. Built from the repository's
+ * Dockerfile; install-cron --image overrides it (a mirror, a digest).
+ */
+export const IMAGE_REPOSITORY = 'ghcr.io/kubectl-ecr/kubectl-ecr';
+export const DEFAULT_INSTALL_NAME = 'ecr-refresh';
+export const DEFAULT_JOB_NAMESPACE = 'kubectl-ecr';
+/** Numeric, so Kubernetes can verify runAsNonRoot without reading the image. */
+export const IMAGE_UID = 65532;
+
 const PREFIX = 'kubectl-ecr.io';
 export const ANNOTATIONS = {
   /** Comma-separated registry hosts this secret holds tokens for. */

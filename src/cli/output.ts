@@ -28,5 +28,5 @@ export function errorLine(message: string): void {
 /** Print objects as kubectl does: one object as is, several as a v1 List. */
 export function printData(format: DataFormat, items: unknown[]): void {
   const doc = items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items };
-  process.stdout.write(format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc));
+  process.stdout.write(format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { aliasDuplicateObjects: false }));
 }

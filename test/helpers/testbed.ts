@@ -158,3 +158,49 @@ export async function ecrToken(region: string): Promise<{ username: string; pass
 // Learn the tokens of the regions tests use before any test runs, so even a first run's output is
 // checked for them.
 await Promise.all(['us-east-1', 'eu-west-1', 'cn-north-1'].map((r) => ecrToken(r).catch(() => undefined)));
+
+// ---------------------------------------------------------------- the API server's own metrics
+
+/** Kubeconfig of the non-admin user "tester" (bearer token), from the test bed's state. */
+export const testerKubeconfig: string = (tb as TestbedState & { testerKubeconfig: string }).testerKubeconfig;
+
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** GET /metrics from the API server as admin, parsed (Prometheus text format; comments skipped). */
+export async function apiMetrics(): Promise<MetricSample[]> {
+  const https = await import('node:https');
+  const kc = adminConfig();
+  const opts: import('node:https').RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const url = new URL('/metrics', kc.getCurrentCluster()!.server);
+  const text = await new Promise<string>((resolve, reject) => {
+    https
+      .get(url, opts, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET /metrics: HTTP ${res.statusCode}`))));
+      })
+      .on('error', reject);
+  });
+  const samples: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2].replace(/\\(.)/g, '$1');
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The sum of a metric's samples whose labels include `match` (a missing series counts 0). */
+export function metricSum(samples: MetricSample[], name: string, match: Record<string, string> = {}): number {
+  return samples
+    .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
+}
