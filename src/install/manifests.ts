@@ -141,7 +141,10 @@ function cronJob(plan: InstallPlan): K8sObject {
       jobTemplate: {
         metadata: { labels: lbl },
         spec: {
-          backoffLimit: 3,
+          // Two retries for what may heal (a throttled API, IAM still propagating); a usage or
+          // settings error (exit 2) will not, so it fails the run at once.
+          backoffLimit: 2,
+          podFailurePolicy: { rules: [{ action: 'FailJob', onExitCodes: { containerName: 'login', operator: 'In', values: [2] } }] },
           activeDeadlineSeconds: 600,
           template: {
             metadata: { labels: lbl },

@@ -16,6 +16,8 @@ export interface TestbedState {
   awsEnv: Record<string, string>;
   motoUrl: string;
   tokenFile: string;
+  caFile: string;
+  testerKubeconfig: string;
 }
 
 const statePath = process.env.KUBECTL_ECR_TESTBED;

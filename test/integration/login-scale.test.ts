@@ -11,9 +11,13 @@
 // process's requests, whatever else the cluster is doing. apiserver_request_total is checked too, in a
 // window where it can be attributed (see `quietWindow`).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
+  AdmissionregistrationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
   FlowcontrolApiserverV1Api,
@@ -43,6 +47,7 @@ import {
 const admin = adminConfig();
 const flow = admin.makeApiClient(FlowcontrolApiserverV1Api);
 const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+const admission = admin.makeApiClient(AdmissionregistrationV1Api);
 
 // Names every cluster-scoped object this file makes (FlowSchemas, PriorityLevel, RBAC).
 const TAG = uniqueName('kubectl-ecr-scale');
@@ -101,20 +106,74 @@ function tokenKubeconfig(user: string, token: string, namespace: string): string
   return file;
 }
 
-async function freshNamespaces(prefix: string, n: number): Promise<string[]> {
+async function freshNamespaces(prefix: string, n: number, labels?: Record<string, string>): Promise<string[]> {
   const names = Array.from({ length: n }, (_, i) => `${TAG}-${prefix}${i + 1}`);
-  await Promise.all(names.map((ns) => createNamespace(ns)));
-  undo.push({ what: `${n} namespaces ${prefix}*`, fn: () => Promise.all(names.map((name) => core.deleteNamespace({ name }).catch(ignoreNotFound))) });
+  // Left in place, as every test file does: deleting them could pull a namespace from under a
+  // concurrent `login -A` test between its list and its writes.
+  await Promise.all(names.map((ns) => createNamespace(ns, labels)));
   return names;
 }
 
-async function assertLoggedIn(namespaces: string[]): Promise<void> {
+async function assertLoggedIn(namespaces: string[], accounts = ['default']): Promise<void> {
   for (const ns of namespaces) {
     const secret = await readSecret(ns);
     assert.equal(secret?.type, 'kubernetes.io/dockerconfigjson', `${ns} has its pull secret`);
-    const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: ns });
-    assert.deepEqual(pullSecrets(sa), ['ecr-registry'], `${ns}: default service account references it once`);
+    for (const name of accounts) {
+      const sa = await core.readNamespacedServiceAccount({ name, namespace: ns });
+      assert.deepEqual(pullSecrets(sa), ['ecr-registry'], `${ns}: serviceaccount/${name} references it once`);
+    }
   }
+}
+
+/**
+ * A validating admission webhook on loopback that answers "allowed" after `delayMs`, for writes by
+ * tester in namespaces labelled `label` only (failurePolicy Ignore: if this process is gone, nothing
+ * is held up). A write keeps its APF seat while admission runs, so this makes each of tester's writes
+ * occupy the server for a known time instead of a few milliseconds. Returns the writes it saw.
+ */
+async function slowAdmission(label: Record<string, string>, delayMs: number): Promise<Array<{ operation: string; kind: string; namespace: string }>> {
+  const key = `${tb.dir}/${TAG}-webhook.key`;
+  const cert = `${tb.dir}/${TAG}-webhook.crt`;
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=kubectl-ecr-test-webhook', '-addext', 'subjectAltName=IP:127.0.0.1',
+  ], { stdio: 'ignore' });
+  const seen: Array<{ operation: string; kind: string; namespace: string }> = [];
+  const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      const { request } = JSON.parse(body) as { request: { uid: string; operation: string; kind: { kind: string }; namespace: string } };
+      seen.push({ operation: request.operation, kind: request.kind.kind, namespace: request.namespace });
+      setTimeout(() => {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } }));
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  undo.push({ what: 'webhook server', fn: () => new Promise((resolve) => server.close(resolve)) });
+  await admission.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name: TAG },
+      webhooks: [
+        {
+          name: 'slow.kubectl-ecr.test',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Ignore',
+          timeoutSeconds: 5,
+          clientConfig: { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/`, caBundle: readFileSync(cert).toString('base64') },
+          rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['secrets', 'serviceaccounts'] }],
+          namespaceSelector: { matchLabels: label },
+          matchConditions: [{ name: 'tester-only', expression: "request.userInfo.username == 'tester'" }],
+        },
+      ],
+    },
+  });
+  undo.push({ what: `validatingwebhookconfiguration/${TAG}`, fn: () => admission.deleteValidatingWebhookConfiguration({ name: TAG }).catch(ignoreNotFound) });
+  return seen;
 }
 
 describe('login at scale, as the API server counts it', { concurrency: false }, () => {
@@ -124,7 +183,6 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
   before(async () => {
     // What login needs, for tester and for the counting identity, through RBAC made for this file.
     home = await createNamespace(`${TAG}-home`);
-    undo.push({ what: `namespace ${home}`, fn: () => core.deleteNamespace({ name: home }).catch(ignoreNotFound) });
     await core.createNamespacedServiceAccount({ namespace: home, body: { metadata: { name: COUNTER_SA } } });
     await rbac.createClusterRole({
       body: {
@@ -180,7 +238,7 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
     assert.deepEqual(failures, [], 'clean-up');
   });
 
-  it('reads existing secrets and service accounts with one cluster-wide list each, not a GET per namespace', async () => {
+  it('reads existing secrets and service accounts with one cluster-wide list each, not a GET per namespace', async (t) => {
     // One FlowSchema per (verb, resource, scope) that login may use, for the counting identity only,
     // and one for everything else it might do. They route to the exempt priority level: counted,
     // never throttled.
@@ -250,8 +308,8 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
       delta(a, b, REQUESTS, { verb: 'LIST', resource: 'secrets' }) === c.listSecretsAll + c.listSecretsNs &&
       delta(a, b, REQUESTS, { verb: 'GET', resource: 'serviceaccounts' }) === c.getAccounts &&
       delta(a, b, REQUESTS, { verb: 'LIST', resource: 'serviceaccounts' }) === c.listAccountsAll + c.listAccountsNs;
-    const login = (namespaces: string[]) =>
-      runCli(['login', '--kubeconfig', counterKubeconfig, ...namespaces.flatMap((ns) => ['-n', ns])]);
+    const login = (namespaces: string[], extra: string[] = []) =>
+      runCli(['login', '--kubeconfig', counterKubeconfig, ...extra, ...namespaces.flatMap((ns) => ['-n', ns])]);
 
     // The comparison: one namespace per run reads with a GET each (nothing to batch).
     const single = await freshNamespaces('one', 3);
@@ -266,33 +324,35 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
       'three one-namespace runs: a GET of the secret and of the account, and a write of each, per namespace',
     );
 
-    // Six fresh namespaces in one run: one list of secrets by name and one of `default` accounts,
-    // across the cluster, then only writes.
+    // Six fresh namespaces in one run, two service accounts each: one list of secrets by name and one
+    // list per service account name, across the cluster; then only writes.
     const six = await freshNamespaces('batch', 6);
+    await Promise.all(six.map((namespace) => core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'builder' } } })));
+    const accounts = ['--service-account', 'default', '--service-account', 'builder'];
     m0 = await apiMetrics();
-    const first = await login(six);
+    const first = await login(six, accounts);
     m1 = await apiMetrics();
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /6 namespaces: 6 created, 0 updated, 0 unchanged, 0 failed/);
-    await assertLoggedIn(six);
+    await assertLoggedIn(six, ['default', 'builder']);
     assert.deepEqual(
       counts(m0, m1),
-      { ...none, listSecretsAll: 1, listAccountsAll: 1, writeSecrets: 6, writeAccounts: 6 },
-      'six fresh namespaces: 1 LIST secrets + 1 LIST serviceaccounts across namespaces, no GET; a write of each per namespace',
+      { ...none, listSecretsAll: 1, listAccountsAll: 2, writeSecrets: 6, writeAccounts: 12 },
+      'six fresh namespaces: 1 LIST of secrets and 1 LIST per service account name across namespaces, no GET; then writes',
     );
     const windows: Array<[MetricSample[], MetricSample[]]> = [[m0, m1]];
 
     // Again, now that the secrets exist: still no GET, and the listed copies are what gets updated.
     for (let run = 0; run < 3; run++) {
       m0 = await apiMetrics();
-      const again = await login(six);
+      const again = await login(six, accounts);
       m1 = await apiMetrics();
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /6 namespaces: 0 created, \d+ updated, \d+ unchanged, 0 failed/);
       const c = counts(m0, m1);
       assert.deepEqual(
         { ...c, writeSecrets: 0 },
-        { ...none, listSecretsAll: 1, listAccountsAll: 1 },
+        { ...none, listSecretsAll: 1, listAccountsAll: 2 },
         'existing secrets: read by the one list, written back (or left) without a GET',
       );
       assert.equal(c.writeSecrets, Number(/(\d+) updated/.exec(again.stderr)![1]), 'one update per secret reported updated');
@@ -306,21 +366,25 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
       // Other test files kept reading secrets during every window; the per-identity counts above are
       // the proof then. Said, not failed: a busy cluster is not the product's fault.
       const [a, b] = windows[0];
-      console.log(
-        `# apiserver_request_total not attributable (other clients read secrets meanwhile): GET secrets +${delta(a, b, REQUESTS, { verb: 'GET', resource: 'secrets' })}, LIST secrets +${delta(a, b, REQUESTS, { verb: 'LIST', resource: 'secrets' })}`,
+      t.diagnostic(
+        `apiserver_request_total not attributable (other clients read secrets meanwhile): GET secrets +${delta(a, b, REQUESTS, { verb: 'GET', resource: 'secrets' })}, LIST secrets +${delta(a, b, REQUESTS, { verb: 'LIST', resource: 'secrets' })}`,
       );
       return;
     }
     const [a, b] = quiet;
+    t.diagnostic(
+      `apiserver_request_total in an attributable window (${windows.indexOf(quiet) + 1} of ${windows.length}): ` +
+        `GET secrets +${delta(a, b, REQUESTS, { verb: 'GET', resource: 'secrets' })}, LIST secrets +${delta(a, b, REQUESTS, { verb: 'LIST', resource: 'secrets', scope: 'cluster' })}`,
+    );
     assert.equal(delta(a, b, REQUESTS, { verb: 'GET', resource: 'secrets' }), 0, 'apiserver_request_total: no GET of a secret');
     assert.equal(delta(a, b, REQUESTS, { verb: 'LIST', resource: 'secrets', scope: 'cluster' }), 1, 'apiserver_request_total: one cluster-wide LIST of secrets');
     assert.equal(delta(a, b, REQUESTS, { verb: 'LIST', resource: 'secrets', scope: 'namespace' }), 0, 'apiserver_request_total: no per-namespace LIST');
     assert.equal(delta(a, b, REQUESTS, { verb: 'GET', resource: 'serviceaccounts' }), 0, 'apiserver_request_total: no GET of a service account');
   });
 
-  it('waits out 429 answers (Retry-After) from API Priority and Fairness and finishes every namespace', async () => {
-    // A priority level with the smallest share of the server's seats, none lent or borrowed, that
-    // rejects at once when full; tester's requests all go there.
+  it('waits out 429 answers (Retry-After) from API Priority and Fairness and finishes every namespace', async (t) => {
+    // A priority level with the smallest share of the server's seats (3 of 600 here), none lent or
+    // borrowed, that rejects at once when full; every request of tester's goes there.
     const level = `${TAG}-tiny`;
     await flow.createPriorityLevelConfiguration({
       body: {
@@ -351,7 +415,13 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
     })();
     await awaitRouting([schema], schema, () => testerCore.listNamespacedSecret({ namespace: home, limit: 1 }));
 
-    const namespaces = await freshNamespaces('busy', 12);
+    // On loopback a write takes a few milliseconds, so whether 8 concurrent writes ever overlap on 3
+    // seats is luck (0 to 5 rejections in 12 namespaces, measured). Holding each of tester's writes in
+    // admission for 50 ms makes the first wave of 8 meet 3 seats every time.
+    const label = { 'kubectl-ecr-test/slow-admission': TAG.slice(-63) };
+    const admitted = await slowAdmission(label, 50);
+    const namespaces = await freshNamespaces('busy', 12, label);
+
     const m0 = await apiMetrics();
     const started = Date.now();
     const res = await runCli(['login', '--kubeconfig', testerKubeconfig, ...namespaces.flatMap((ns) => ['-n', ns])], {
@@ -362,20 +432,31 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
 
     const rejected = delta(m0, m1, REJECTED, { priority_level: level });
     const dispatched = delta(m0, m1, DISPATCHED, { priority_level: level });
-    const throttled429 = delta(m0, m1, REQUESTS, { code: '429' });
-    const retries = lines(res.stderr).filter((l) => /HTTP 429, retrying in \d+s/.test(l));
-    console.log(
-      `# ${level}: nominal seats ${metricSum(m1, 'apiserver_flowcontrol_nominal_limit_seats', { priority_level: level })}, ` +
-        `dispatched ${dispatched}, rejected ${rejected}; apiserver_request_total code=429 +${throttled429}; ` +
-        `client retries ${retries.length}; login took ${seconds.toFixed(1)}s`,
+    const waits = lines(res.stderr)
+      .map((l) => /HTTP 429, retrying in (\d+)s/.exec(l)?.[1])
+      .filter((w): w is string => w !== undefined)
+      .map(Number);
+    t.diagnostic(
+      `${level}: nominal seats ${metricSum(m1, 'apiserver_flowcontrol_nominal_limit_seats', { priority_level: level })}, ` +
+        `dispatched ${dispatched}, rejected ${rejected}; client waits ${waits.join(',')}s; login took ${seconds.toFixed(1)}s`,
     );
 
     assert.ok(rejected > 0, `the server rejected some of tester's requests (rejected ${rejected}, dispatched ${dispatched})`);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stderr, /12 namespaces: 12 created, 0 updated, 0 unchanged, 0 failed/);
     await assertLoggedIn(namespaces);
-    // What the client saw matches what the server did: one wait per rejection, each as long as asked.
-    assert.equal(retries.length, rejected, `one retry per 429:\n${retries.join('\n')}`);
-    assert.equal(dispatched, 2 + 12 * 2, 'after the retries, exactly the requests of an unthrottled run were served');
+    // The client waited once per 429 the server sent, as long as it said (1 s at first; APF doubles its
+    // Retry-After while it keeps rejecting), and the run took at least that long.
+    assert.equal(waits.length, rejected, `one wait per 429:\n${res.stderr}`);
+    assert.ok(waits.every((w) => w >= 1 && w <= 32), `waits are the server's Retry-After: ${waits.join(',')}`);
+    assert.ok(seconds >= Math.max(...waits), `login took ${seconds}s, at least its longest wait`);
+    // Rejected requests did nothing: what was served is exactly an unthrottled run's requests (a list
+    // of secrets, one of accounts, then a secret write and an account write per namespace), and each
+    // write reached admission once.
+    assert.equal(dispatched, 2 + 12 * 2, 'requests served');
+    assert.equal(admitted.length, 12 * 2, 'writes admitted');
+    for (const ns of namespaces) {
+      assert.deepEqual(admitted.filter((w) => w.namespace === ns).map((w) => w.kind).sort(), ['Secret', 'ServiceAccount'], ns);
+    }
   });
 });
