@@ -4,6 +4,7 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { debugEnabled, enableDebug } from './log.js';
 import { errorLine } from './output.js';
 import { EXIT, UserError, usageError } from './errors.js';
+import { describeFailure } from '../kube/api.js';
 
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
@@ -36,7 +37,7 @@ export abstract class BaseCommand extends Command {
       if (debugEnabled()) process.stderr.write(`${err.cause instanceof Error ? err.cause.stack : err.stack}\n`);
       return this.exit(err.exitCode);
     }
-    errorLine((err.message || String(err)).split('\n')[0]);
+    errorLine(describeFailure(err));
     if (debugEnabled()) process.stderr.write(`${err.stack}\n`);
     else process.stderr.write('(run with --debug for details)\n');
     return this.exit(EXIT.failure);

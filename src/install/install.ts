@@ -213,6 +213,9 @@ async function ensureNamespace(kc: KubeConfig, name: string, dryRun?: 'All'): Pr
   try {
     await core.readNamespace({ name });
   } catch {
+    if (dryRun) {
+      throw new UserError('NamespaceNotFound', `namespace "${name}" does not exist, and a server dry run cannot create it and then check objects in it`, 'create it first, or use --dry-run=client');
+    }
     await call('create namespace', () => core.createNamespace({ body: { metadata: { name } }, dryRun }));
     note(`namespace/${name} created (it is left in place by uninstall)`);
   }

@@ -225,3 +225,53 @@ describe('install-cron', () => {
     assert.match(applied.stdout, /cronjob.batch\/gitops created \(server dry run\)/);
   });
 });
+
+describe('install-cron across the cluster', () => {
+  it('with -A, a ClusterRole limited to the secret name lets the job refresh every namespace, later ones too', async () => {
+    const name = uniqueName('ica').slice(0, 30);
+    const jobNs = await createNamespace(uniqueName('ica-job'));
+    const secretName = `${name}-pull`;
+    const res = await runCli(['install-cron', '--name', name, '--job-namespace', jobNs, '--auth', 'irsa', '--irsa-role-arn', IRSA, '--registry', REGISTRY, '-A', '--exclude-namespace', 'kube-*', '--secret-name', secretName, '--no-service-account', '--no-wait']);
+    assert.equal(res.code, 0, res.stderr);
+    const objects = await labelled(name);
+    assert.ok(objects.includes(`ClusterRole//kubectl-ecr-${name}`) && !objects.some((o) => o.startsWith('Role/')), `${objects}`);
+
+    const later = await createNamespace(uniqueName('ica-later'));
+    const { BatchV1Api } = await import('@kubernetes/client-node');
+    const cj = await adminConfig().makeApiClient(BatchV1Api).readNamespacedCronJob({ name, namespace: jobNs });
+    const run = await runPod({ metadata: { name: 'x', namespace: jobNs }, spec: cj.spec!.jobTemplate.spec!.template.spec! });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(await readSecret(later, secretName), 'a namespace created after the install is covered');
+    assert.equal(await readSecret('kube-system', secretName), undefined, 'excluded');
+
+    const kc = await serviceAccountKubeconfig(jobNs, name);
+    const can = (args: string[]) => spawnSync(`${tb.binDir}/kubectl`, ['--kubeconfig', kc, 'auth', 'can-i', ...args], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(can(['get', 'secret/other', '-n', later]), 'no');
+    assert.equal(can(['get', `secret/${secretName}`, '-n', later]), 'yes');
+
+    const gone = await runCli(['uninstall', '--name', name, '--purge']);
+    assert.equal(gone.code, 0, gone.stderr);
+    assert.equal(await readSecret(later, secretName), undefined);
+    assert.deepEqual(await labelled(name), []);
+  });
+
+  it('reports a hand-written refresher already in the cluster, with how to remove it', async () => {
+    const ns = await createNamespace(uniqueName('legacy'));
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'aws-creds' }, data: { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-a-real-key' } } });
+    const { BatchV1Api } = await import('@kubernetes/client-node');
+    await adminConfig().makeApiClient(BatchV1Api).createNamespacedCronJob({
+      namespace: ns,
+      body: {
+        metadata: { name: 'ecr-cred-helper' },
+        spec: {
+          schedule: '* */6 * * *',
+          jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'odaniait/aws-kubectl', command: ['/bin/sh', '-c', 'TOKEN=$(aws ecr get-login --no-include-email) && kubectl delete secret regcred'] }] } } } },
+        },
+      },
+    });
+    const res = await runCli(['install-cron', '--name', uniqueName('icl').slice(0, 30), '--job-namespace', ns, '--auth', 'node', '--registry', REGISTRY, '-n', ns, '--dry-run=server']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, new RegExp(`warning: cronjob/ecr-cred-helper in ${ns} runs an \`aws ecr get-login\` style refresh; once the new refresher works: kubectl delete cronjob ecr-cred-helper -n ${ns}`));
+    assert.match(res.stderr, new RegExp(`warning: configmap/aws-creds in ${ns} holds AWS keys in plain text`));
+  });
+});

@@ -49,7 +49,7 @@ const flow = admin.makeApiClient(FlowcontrolApiserverV1Api);
 const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
 const admission = admin.makeApiClient(AdmissionregistrationV1Api);
 
-// Names every cluster-scoped object this file makes (FlowSchemas, PriorityLevel, RBAC).
+// Names every cluster-scoped object this file makes (FlowSchemas, priority level, RBAC, webhook).
 const TAG = uniqueName('kubectl-ecr-scale');
 const COUNTER_SA = 'login-counter';
 
@@ -445,8 +445,8 @@ describe('login at scale, as the API server counts it', { concurrency: false }, 
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stderr, /12 namespaces: 12 created, 0 updated, 0 unchanged, 0 failed/);
     await assertLoggedIn(namespaces);
-    // The client waited once per 429 the server sent, as long as it said (1 s at first; APF doubles its
-    // Retry-After while it keeps rejecting), and the run took at least that long.
+    // The client waited once per 429 the server sent, for the Retry-After it was given (APF starts at
+    // 1 s and doubles it, to at most 32 s, while it keeps rejecting), and the run took at least that.
     assert.equal(waits.length, rejected, `one wait per 429:\n${res.stderr}`);
     assert.ok(waits.every((w) => w >= 1 && w <= 32), `waits are the server's Retry-After: ${waits.join(',')}`);
     assert.ok(seconds >= Math.max(...waits), `login took ${seconds}s, at least its longest wait`);
