@@ -77,7 +77,8 @@ export async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
       if (!throttled || attempt >= MAX_THROTTLE_RETRIES) throw err;
       const wait = Math.min(f.retryAfterSeconds ?? 1, 30);
       log(`${what}: HTTP ${f.code}, retrying in ${wait}s`);
-      await new Promise((r) => setTimeout(r, wait * 1000));
+      // Up to half a second of jitter, so writes rejected together do not all come back together.
+      await new Promise((r) => setTimeout(r, wait * 1000 + Math.random() * 500));
     }
   }
 }

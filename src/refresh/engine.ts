@@ -337,12 +337,12 @@ async function attach(
 }
 
 async function forgetAttachments(core: CoreV1Api, namespace: string, secretName: string, names: string[]): Promise<void> {
-  const secret = await core.readNamespacedSecret({ name: secretName, namespace });
+  const secret = await call('read secret', () => core.readNamespacedSecret({ name: secretName, namespace }));
   const annotations = secret.metadata?.annotations ?? {};
   const kept = splitList(annotations[ANNOTATIONS.attachedTo]).filter((n) => !names.includes(n));
   if (kept.length > 0) annotations[ANNOTATIONS.attachedTo] = kept.join(',');
   else delete annotations[ANNOTATIONS.attachedTo];
-  await core.replaceNamespacedSecret({ name: secretName, namespace, body: secret, fieldManager: FIELD_MANAGER });
+  await call('replace secret', () => core.replaceNamespacedSecret({ name: secretName, namespace, body: secret, fieldManager: FIELD_MANAGER }));
 }
 
 function namespaceError(err: unknown, namespace: string): { code: string; message: string } {
