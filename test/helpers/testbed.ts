@@ -7,18 +7,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { Testbed } from '../testbed/testbed.js';
 
-export interface TestbedState {
-  dir: string;
-  kubeconfig: string;
-  server: string;
-  binDir: string;
-  awsEnv: Record<string, string>;
-  motoUrl: string;
-  tokenFile: string;
-  caFile: string;
-  testerKubeconfig: string;
-}
+/** The test bed as test/run.ts hands it over: its data, without the functions. */
+export type TestbedState = Omit<Testbed, 'stop' | 'env' | 'setEcrTokenTtl'>;
 
 const statePath = process.env.KUBECTL_ECR_TESTBED;
 if (!statePath) {
