@@ -50,8 +50,8 @@ export abstract class BaseCommand extends Command {
 }
 
 function isParseError(err: unknown): boolean {
-  const e = err as { parse?: unknown; constructor?: { name?: string } };
-  return Boolean(e?.parse) || /Parse|FlagInvalid|NonExistentFlags|RequiredArgs|UnexpectedArgs/.test(e?.constructor?.name ?? '');
+  const e = err as { parse?: unknown; constructor?: { name?: string }; message?: string };
+  return Boolean(e?.parse) || /^Parsing --/.test(e?.message ?? '') || /Parse|Parsing|FlagInvalid|NonExistentFlags|RequiredArgs|UnexpectedArgs|Validation/.test(e?.constructor?.name ?? '');
 }
 
 /** oclif's parse messages span lines with a preamble; keep the substance on one line. */
@@ -59,10 +59,12 @@ function parseMessage(message: string): string {
   return message
     .replace(/The following errors? occurred:/i, '')
     .replace(/See more help with --help/i, '')
+    .replace(/^Parsing (--[\w-]+)\s*$/m, '$1:')
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
-    .join('; ');
+    .join('; ')
+    .replace(/:; /g, ': ');
 }
 
 export type BaseFlags = Interfaces.InferredFlags<typeof BaseCommand.baseFlags>;

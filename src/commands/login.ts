@@ -8,10 +8,7 @@ import { renderResult, summarize } from '../refresh/report.js';
 export default class Login extends BaseCommand {
   static override summary = 'Write an ECR pull secret into namespaces and attach it to service accounts.';
 
-  static override description = `Gets an ECR authorization token with the AWS SDK (default credential chain, --profile) and
-writes it as a kubernetes.io/dockerconfigjson Secret in each target namespace, updating the Secret in
-place and keeping entries for other registries. The secret is added to service accounts without
-dropping their other pull secrets. The in-cluster refresher (install-cron) runs this same command.`;
+  static override description = `Gets an ECR authorization token with the AWS SDK (default credential chain, --profile) and writes it as a kubernetes.io/dockerconfigjson Secret in each target namespace, updating the Secret in place and keeping entries for other registries. The secret is added to service accounts without dropping their other pull secrets. The in-cluster refresher (install-cron) runs this same command.`;
 
   static override examples = [
     { description: 'Your account\'s registry in the current region, into the current namespace', command: '<%= config.bin %> <%= command.id %>' },
@@ -47,8 +44,9 @@ dropping their other pull secrets. The in-cluster refresher (install-cron) runs 
     const registries = (flags.registry ?? []).map(parseRegistry);
     if (flags.account?.length && !flags.region) throw usageError('--account needs --region', 'the registry host is ACCOUNT.dkr.ecr.REGION...');
     for (const account of flags.account ?? []) registries.push(registryFor(account, flags.region!));
-    const { excludeMatcher } = await import('../kube/namespaces.js');
+    const { excludeMatcher, validateSelector } = await import('../kube/namespaces.js');
     excludeMatcher(flags['exclude-namespace']);
+    validateSelector('--namespace-selector', flags['namespace-selector']);
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags['secret-name'])) {
       throw usageError(`--secret-name "${flags['secret-name']}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
     }

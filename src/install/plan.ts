@@ -2,7 +2,7 @@
 // so a bad combination is refused before anything is applied.
 import { UserError, usageError } from '../cli/errors.js';
 import { validateRoleArn } from '../aws/session.js';
-import { excludeMatcher } from '../kube/namespaces.js';
+import { excludeMatcher, validateSelector } from '../kube/namespaces.js';
 import type { AuthMode } from './manifests.js';
 import { checkSchedule } from './schedule.js';
 
@@ -32,6 +32,7 @@ export function validateInstall(f: InstallFlags): string[] {
   if (f['irsa-role-arn']) validateRoleArn(f['irsa-role-arn']);
   if (f['role-arn']) validateRoleArn(f['role-arn']);
   excludeMatcher(f['exclude-namespace']);
+  validateSelector('--namespace-selector', f['namespace-selector']);
   const warnings = [...checkSchedule(f.schedule).warnings];
   if (f['host-network']) {
     warnings.push('--host-network puts the job on the node\'s network: it cannot meet the restricted (or baseline) Pod Security Standard, so its namespace must allow privileged pods');

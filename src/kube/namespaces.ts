@@ -40,3 +40,30 @@ export async function resolveNamespaces(core: CoreV1Api, choice: NamespaceChoice
   const chosen = named.length > 0 ? [...new Set(named)] : [choice.current];
   return chosen.filter((name) => !excluded(name));
 }
+
+// key, !key, key=v, key==v, key!=v, key in (a,b), key notin (a,b): kubectl's label selector forms.
+const NAME = String.raw`[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?`;
+const VALUE = String.raw`([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?`;
+const REQUIREMENT = new RegExp(
+  String.raw`^(!?${NAME}|${NAME}\s*(=|==|!=)\s*${VALUE}|${NAME}\s+(in|notin)\s+\(\s*${VALUE}(\s*,\s*${VALUE})*\s*\))$`,
+);
+
+/** Checked before any call (and before install-cron stores it for a job that would then fail). */
+export function validateSelector(flag: string, selector: string | undefined): void {
+  if (selector === undefined) return;
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of selector) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  parts.push(current);
+  if (depth !== 0 || !selector.trim() || parts.some((p) => !REQUIREMENT.test(p.trim()))) {
+    throw usageError(`${flag} "${selector}" is not a label selector`, 'e.g. team=web,env!=dev or tier in (web,api)');
+  }
+}

@@ -36,9 +36,17 @@ export function parseDockerConfig(base64: string | undefined): DockerConfig {
   }
 }
 
-/** Our hosts replaced, every other registry's entry and any other top-level key kept. */
+/**
+ * Our hosts replaced, every other registry's entry and any other top-level key kept. Redacting
+ * (for printing) hides every entry's credentials, not only ours: the kept ones are secrets too.
+ */
 export function mergeDockerConfig(existing: DockerConfig, tokens: RegistryToken[], redact = false): DockerConfig {
   const auths = { ...existing.auths };
+  if (redact) {
+    for (const [host, entry] of Object.entries(auths)) {
+      auths[host] = Object.fromEntries(Object.entries(entry).map(([k, v]) => [k, k === 'username' || k === 'email' ? v : REDACTED]));
+    }
+  }
   for (const token of tokens) auths[token.registry.host] = authEntry(token, redact);
   return { ...existing, auths };
 }

@@ -182,6 +182,13 @@ export function desiredSecret(req: RefreshRequest, namespace: string, existing: 
   const previous = existing?.metadata?.annotations ?? {};
   const hosts = new Set([...splitList(previous[ANNOTATIONS.registries]), ...req.tokens.map((t) => t.registry.host)]);
   const expiries = req.tokens.map((t) => t.expiresAt.getTime());
+  // Registries recorded earlier but not refreshed now keep their tokens, so the secret's earliest
+  // expiry may still be the one recorded before.
+  const refreshed = new Set(req.tokens.map((t) => t.registry.host));
+  const previousExpiry = Date.parse(previous[ANNOTATIONS.expiresAt] ?? '');
+  if (splitList(previous[ANNOTATIONS.registries]).some((h) => !refreshed.has(h)) && Number.isFinite(previousExpiry)) {
+    expiries.push(previousExpiry);
+  }
   const attached = new Set([...splitList(previous[ANNOTATIONS.attachedTo]), ...attaching]);
 
   const annotations: Record<string, string> = {

@@ -116,6 +116,23 @@ describe('login: dry runs', () => {
     assert.match(res.stderr, /dry run: client, nothing saved/);
   });
 
+  it('redacts every registry\'s credentials in printed secrets, not only the refreshed one', async () => {
+    const ns = await createNamespace(uniqueName('dry-kept'));
+    const kept = { auths: { 'other.example.com': { username: 'u', password: 'hunter2pw', auth: Buffer.from('u:hunter2pw').toString('base64') } } };
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'ecr-registry' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from(JSON.stringify(kept)).toString('base64') } },
+    });
+    (await import('../helpers/testbed.js')).rememberSecret('hunter2pw');
+    for (const dryRun of ['client', 'server', 'none']) {
+      const res = await runCli(['login', '-n', ns, '--force', `--dry-run=${dryRun}`, '-o', 'json']);
+      assert.equal(res.code, 0, res.stderr); // the leak guard in runCli fails the test on any password
+      const cfg = JSON.parse(Buffer.from(JSON.parse(res.stdout).data['.dockerconfigjson'], 'base64').toString());
+      assert.deepEqual(cfg.auths['other.example.com'], { username: 'u', password: '[redacted]', auth: '[redacted]' });
+    }
+    assert.equal(dockerConfig(await readSecret(ns)).auths['other.example.com'].password, 'hunter2pw', 'kept in the cluster');
+  });
+
   it('--dry-run=server has the API server check the writes without saving them', async () => {
     const ns = await createNamespace(uniqueName('dry-server'));
     const res = await runCli(['login', '-n', ns, '--dry-run=server', '-o', 'json']);

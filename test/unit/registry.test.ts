@@ -74,3 +74,15 @@ describe('groupRegistries', () => {
     assert.deepEqual(groups[0], [hosts[0].host, hosts[1].host]);
   });
 });
+
+describe('validateSelector', async () => {
+  const { validateSelector } = await import('../../src/kube/namespaces.js');
+  it('accepts kubectl selector forms and refuses broken ones before any call', () => {
+    for (const ok of ['team=web', 'team==web,env!=dev', 'tier in (web,api)', 'env notin (dev), !legacy', 'app.kubernetes.io/part-of=x']) {
+      assert.doesNotThrow(() => validateSelector('--namespace-selector', ok), ok);
+    }
+    for (const bad of ['team in (web', '', 'a b', '=web']) {
+      assert.throws(() => validateSelector('--namespace-selector', bad), /is not a label selector/, bad);
+    }
+  });
+});
