@@ -62,6 +62,11 @@ export function parseRegistry(input: string): Registry {
   return { host, account, region, partition: info.name, fips: kind === 'dkr.ecr-fips', dualStack };
 }
 
+/** A region the SDK's partition data does not list: often a typo (us-eest-1), sometimes brand new. */
+export function unknownRegion(r: Registry): boolean {
+  return !(sdkPartition(r.region) as { description?: string }).description;
+}
+
 /** The default registry host of an account in a region: what `--account` and no flag mean. */
 export function registryFor(account: string, region: string): Registry {
   if (!/^\d{12}$/.test(account)) {

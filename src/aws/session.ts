@@ -3,6 +3,7 @@
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { UserError } from '../cli/errors.js';
 import { debug } from '../cli/log.js';
+import { warn } from '../cli/output.js';
 import { awsRequestHandler, type AwsRequestHandler } from '../net/proxy.js';
 
 const log = debug('aws');
@@ -48,10 +49,27 @@ export async function openSession(opts: AwsOptions): Promise<AwsSession> {
 
   // The chain covers environment keys, profiles and SSO, web identity (IRSA), EKS Pod Identity and
   // ECS container credentials, and the instance role, in the SDK's order.
+  if (opts.profile && process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY) {
+    warn(`--profile ${opts.profile} is used; the AWS_ACCESS_KEY_ID in the environment is ignored`);
+  }
   let credentials: AwsCredentialIdentityProvider = fromNodeProviderChain({
     ...(opts.profile ? { profile: opts.profile } : {}),
+    // The SDK's own notices (multi-line) go to the debug log; what matters is said in one line.
+    logger: { debug: log, info: log, warn: (m: unknown) => log(String(m)), error: (m: unknown) => log(String(m)) },
     clientConfig: { ...viaProxy, ...(region ? { region } : {}) },
   });
+  if (opts.profile) {
+    const base = credentials;
+    const profile = opts.profile;
+    credentials = async (...args) => {
+      try {
+        return await base(...args);
+      } catch (err) {
+        if ((err as Error).name !== 'CredentialsProviderError') throw err;
+        throw new UserError('ProfileNotFound', `AWS profile "${profile}" gave no credentials (missing or incomplete in the AWS config and credentials files)`, 'check it with `aws configure list-profiles`', 1, { cause: err });
+      }
+    };
+  }
   if (opts.roleArn) {
     const assumed = fromTemporaryCredentials({
       masterCredentials: credentials,

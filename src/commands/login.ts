@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { EXIT, usageError } from '../cli/errors.js';
-import { note, printData } from '../cli/output.js';
+import { note, printData, warn } from '../cli/output.js';
 import { DEFAULT_SECRET_NAME } from '../names.js';
 import { renderResult, summarize } from '../refresh/report.js';
 
@@ -40,14 +40,14 @@ export default class Login extends BaseCommand {
     const settings = parsed.flags.settings ? await loadSettingsFile(parsed.flags.settings) : {};
     const flags = withSettings(parsed.flags, settings);
     const dryRun = flags['dry-run'] as 'none' | 'client' | 'server';
-    const { parseRegistry, registryFor, uniqueRegistries } = await import('../aws/registry.js');
+    const { parseRegistry, registryFor, uniqueRegistries, unknownRegion } = await import('../aws/registry.js');
     const registries = (flags.registry ?? []).map(parseRegistry);
-    if (flags.account?.length && !flags.region) throw usageError('--account needs --region', 'the registry host is ACCOUNT.dkr.ecr.REGION...');
-    for (const account of flags.account ?? []) registries.push(registryFor(account, flags.region!));
+    if (flags.region) for (const account of flags.account ?? []) registries.push(registryFor(account, flags.region));
+    for (const r of registries.filter(unknownRegion)) warn(`${r.host}: the AWS SDK does not know region ${r.region}; check for a typo`);
     const { excludeMatcher, validateSelector } = await import('../kube/namespaces.js');
     excludeMatcher(flags['exclude-namespace']);
     validateSelector('--namespace-selector', flags['namespace-selector']);
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags['secret-name'])) {
+    if (flags["secret-name"].length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags["secret-name"])) {
       throw usageError(`--secret-name "${flags['secret-name']}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
     }
 
@@ -64,6 +64,8 @@ export default class Login extends BaseCommand {
     });
     const identity = await whoAmI(session);
     note(`Using AWS identity ${identity.arn}`);
+    // --account without --region takes the region from the environment or profile, as --region does.
+    if (!flags.region) for (const account of flags.account ?? []) registries.push(registryFor(account, requireRegion(session)));
     if (registries.length === 0) registries.push(registryFor(identity.account, requireRegion(session)));
 
     const { fetchTokens } = await import('../aws/tokens.js');

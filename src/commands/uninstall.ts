@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
+import { UserError, usageError } from '../cli/errors.js';
 import { note } from '../cli/output.js';
 import { DEFAULT_INSTALL_NAME } from '../names.js';
 
@@ -21,11 +22,16 @@ export default class Uninstall extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Uninstall);
+    if (flags.namespace?.length) throw usageError('uninstall removes a whole install; -n does not apply', 'pick the install with --name, or re-run install-cron without that namespace to prune it');
     const { loadKubeConfig } = await import('../kube/config.js');
     const cluster = await loadKubeConfig(flags);
     const { uninstall } = await import('../install/uninstall.js');
-    const removed = await uninstall(cluster.kc, flags.name, { purge: flags.purge, dryRun: flags['dry-run'] === 'server' ? 'All' : undefined });
-    for (const line of removed) note(line);
-    note(removed.length === 0 ? `Nothing labelled with install "${flags.name}" was found.` : `${removed.length} object(s) removed${flags['dry-run'] === 'server' ? ' (server dry run, nothing deleted)' : ''}.`);
+    const dry = flags['dry-run'] === 'server';
+    const removed = await uninstall(cluster.kc, flags.name, { purge: flags.purge, dryRun: dry ? 'All' : undefined });
+    if (removed.length === 0) {
+      throw new UserError('InstallNotFound', `no object is labelled with install "${flags.name}"`, 'check --name (kubectl get cronjobs -A -l app.kubernetes.io/managed-by=kubectl-ecr)');
+    }
+    for (const line of removed) note(`${line}${dry ? ' (server dry run)' : ''}`);
+    note(`${removed.length} object(s) removed${dry ? ' (server dry run, nothing deleted)' : ''}.`);
   }
 }

@@ -150,6 +150,11 @@ export async function install(
     note('Nothing changed; no run started (the CronJob runs on its schedule).');
     return true;
   }
+  const running = await guard(activeRun(kc, plan));
+  if (running) {
+    note(`job/${running} -n ${plan.jobNamespace} is still running; not starting another (the CronJob forbids overlapping runs too).`);
+    return true;
+  }
   const job = await guard(runNow(kc, plan.jobNamespace, plan.name));
   const jobName = job.metadata!.name!;
   if (!opts.wait) {
@@ -197,6 +202,12 @@ function printIamAdvice(plan: InstallPlan): void {
     note(`Create the Pod Identity association:\n  aws eks create-pod-identity-association --cluster-name CLUSTER --namespace ${plan.jobNamespace} --service-account ${plan.name} --role-arn ROLE_ARN`);
   }
   note('Anyone who can read Secrets in a target namespace can pull whatever this identity can pull.\n');
+}
+
+async function activeRun(kc: KubeConfig, plan: InstallPlan): Promise<string | undefined> {
+  const { BatchV1Api } = await import('@kubernetes/client-node');
+  const jobs = await call('list jobs', () => kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: plan.jobNamespace, labelSelector: `kubectl-ecr.io/install=${plan.name}` }));
+  return jobs.items.find((j) => (j.status?.active ?? 0) > 0 && !j.status?.completionTime)?.metadata?.name;
 }
 
 async function requireBatchV1CronJobs(kc: KubeConfig): Promise<void> {

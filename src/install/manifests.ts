@@ -197,7 +197,7 @@ export function irsaTrustPolicy(plan: InstallPlan): object {
     Statement: [
       {
         Effect: 'Allow',
-        Principal: { Federated: `arn:aws:iam::ACCOUNT:oidc-provider/${provider}` },
+        Principal: { Federated: `arn:aws:iam::${/^arn:[^:]+:iam::(\d{12}):/.exec(plan.auth.irsaRoleArn ?? '')?.[1] ?? 'ACCOUNT'}:oidc-provider/${provider}` },
         Action: 'sts:AssumeRoleWithWebIdentity',
         Condition: {
           StringEquals: {
