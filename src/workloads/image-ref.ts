@@ -1,6 +1,8 @@
 // Container image references, as the distribution spec writes them: [REGISTRY/]PATH[:TAG][@DIGEST].
 // Only as much parsing as moving an image between registries needs. Pure.
-import { usageError } from '../cli/errors.js';
+import { UserError } from '../cli/errors.js';
+
+const invalid = (message: string, hint?: string) => new UserError('InvalidImage', message, hint);
 
 export interface ImageRef {
   /** Registry host (with port), or undefined when the reference names none (Docker Hub). */
@@ -49,7 +51,7 @@ export function formatImage(r: ImageRef): string {
 /** The same repository path, tag and digest, from another registry. */
 export function moveImage(ref: string, registry: string): string {
   const parsed = parseImage(ref);
-  if (!parsed) throw usageError(`"${ref}" is not an image reference kubectl-ecr can move`);
+  if (!parsed) throw invalid(`"${ref}" is not an image reference kubectl-ecr can move`);
   return formatImage({ ...parsed, registry });
 }
 
@@ -65,10 +67,10 @@ export function parseImageOverride(value: string, registry?: string): ImageOverr
   const image = eq > 0 ? value.slice(eq + 1) : '';
   const ref = parseImage(image);
   if (!container || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(container) || !ref) {
-    throw usageError(`--image "${value}" is not CONTAINER=REPOSITORY:TAG`, 'e.g. --image app=123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.4.2');
+    throw invalid(`--image "${value}" is not CONTAINER=REPOSITORY:TAG`, 'e.g. --image app=123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1.4.2');
   }
   if (!ref.tag && !ref.digest) {
-    throw usageError(`--image "${value}" names no tag or digest`, 'pin it, e.g. app=REPOSITORY:1.4.2 or app=REPOSITORY@sha256:...');
+    throw invalid(`--image "${value}" names no tag or digest`, 'pin it, e.g. app=REPOSITORY:1.4.2 or app=REPOSITORY@sha256:...');
   }
   return { container, image: formatImage({ ...ref, registry: ref.registry ?? registry }) };
 }

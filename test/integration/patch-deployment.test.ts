@@ -126,7 +126,7 @@ describe('patch-deployment', () => {
     assert.match(unknown.stderr, /deployment.apps\/web patched/, 'the others are still done');
 
     const badImage = await runCli(['patch-deployment', 'web', '-n', ns, '--image', 'web:1.0']);
-    assert.notEqual(badImage.code, 0);
+    assert.equal(badImage.code, 1);
     assert.match(badImage.stderr, /^error: --image "web:1.0" is not CONTAINER=REPOSITORY:TAG; e.g. --image app=/m);
     const noContainer = await runCli(['patch-deployment', 'web', '-n', ns, '--image', `nope=${ECR}/x:1`]);
     assert.equal(noContainer.code, 1);
