@@ -1,7 +1,7 @@
 // Errors a user can act on. Each has a stable code (tests and scripts match on it, not on the
 // wording), a one-line message saying what failed, and a hint saying what to do.
 
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, cannotCheck: 3 } as const;
 
 export class UserError extends Error {
   constructor(

@@ -124,7 +124,7 @@ export async function waitForJob(kc: KubeConfig, namespace: string, name: string
   return { state: 'timeout' };
 }
 
-async function whyFailed(
+export async function whyFailed(
   core: import('@kubernetes/client-node').CoreV1Api,
   namespace: string,
   job: string,
