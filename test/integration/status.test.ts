@@ -127,3 +127,29 @@ describe('status', () => {
     assert.match(res.stderr, /^error: cannot read the cluster's state: cannot reach the API server \(ECONNREFUSED\)/m);
   });
 });
+
+describe('status --verify', () => {
+  it('asks the registry itself: accepted with the right password, rejected with a wrong one', async () => {
+    const { setRegistryPassword } = await import('../testbed/testbed.js');
+    const registry = tb.registry;
+    assert.ok(registry, 'the test bed runs a registry that checks credentials (docker-registry with htpasswd)');
+    const env = { NODE_EXTRA_CA_CERTS: registry.caFile };
+    const ns = await createNamespace(uniqueName('st-verify'));
+    assert.equal((await runCli(['login', '-n', ns])).code, 0);
+
+    const ok = await runCli(['status', '-n', ns, '--verify'], { env });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^${ns}\\s+ecr-registry\\s+${US.replace(/\./g, '\\.')}\\s+accepted$`, 'm'));
+
+    // The registry now wants another password: what ECR does once a token is no longer valid.
+    await setRegistryPassword(registry, US, 'a-different-password');
+    try {
+      const bad = await runCli(['status', '-n', ns, '--verify'], { env });
+      assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+      assert.match(bad.stdout, new RegExp(`^${ns}\\s+ecr-registry\\s+${US.replace(/\./g, '\\.')}\\s+rejected \\(HTTP 401\\)$`, 'm'));
+      assert.match(bad.stderr, new RegExp(`error: secret ${ns}/ecr-registry: ${US.replace(/\./g, '\\.')} rejected the stored credentials`));
+    } finally {
+      await setRegistryPassword(registry, US, null);
+    }
+  });
+});

@@ -42,12 +42,15 @@ function exportLines(tb: Testbed): string[] {
     `export TESTBED_TESTER_KUBECONFIG=${q(tb.testerKubeconfig)}`,
     `export TESTBED_TESTER_TOKEN_FILE=${q(tb.tokenFile)}`,
     `export TESTBED_DIR=${q(tb.dir)}`,
+    ...(tb.registry
+      ? [`export NODE_EXTRA_CA_CERTS=${q(tb.registry.caFile)}`, `export TESTBED_REGISTRY_HOSTS=${q(tb.registry.hosts.join(' '))}`]
+      : []),
   ];
 }
 
 async function sandbox(): Promise<void> {
   const t0 = Date.now();
-  process.stderr.write('Starting the kubectl-ecr sandbox (etcd, kube-apiserver, kube-controller-manager, moto)...\n');
+  process.stderr.write('Starting the kubectl-ecr sandbox (etcd, kube-apiserver, kube-controller-manager, moto, registries)...\n');
   const tb = await startTestbed({ log: (s) => process.stderr.write(`  ${s}\n`) });
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
 
@@ -71,6 +74,12 @@ async function sandbox(): Promise<void> {
       `The sandbox is up (${secs} s). Everything listens on 127.0.0.1 only:`,
       `  Kubernetes API  ${tb.server}   (admin kubeconfig ${tb.kubeconfig})`,
       `  AWS (moto)      ${tb.motoUrl}   (ECR, STS, IAM; account 123456789012, region us-east-1)`,
+      ...(tb.registry
+        ? [
+            `  registries      https://${tb.registry.hosts.join(', https://')}`,
+            '                  (/etc/hosts -> 127.0.0.1:443; user AWS and the password `kubectl ecr login` writes for that region)',
+          ]
+        : ['  registries      not started (see above)']),
       `  logs, certs     ${tb.dir}`,
       '',
       'In another shell:',
@@ -79,6 +88,9 @@ async function sandbox(): Promise<void> {
       '  KUBECONFIG=$TESTBED_TESTER_KUBECONFIG kubectl auth whoami    # the non-admin user "tester"',
       '  curl -X POST -d -60 $TESTBED_MOTO_URL/testbed/token-ttl     # ECR tokens expired a minute ago',
       '  curl -X DELETE $TESTBED_MOTO_URL/testbed/token-ttl          # back to 12 hours',
+      ...(tb.registry
+        ? [`  curl --cacert $NODE_EXTRA_CA_CERTS https://${tb.registry.hosts[0]}/v2/    # 401: no credentials`]
+        : []),
       '',
       'Ctrl-C stops everything and removes it.',
       '',

@@ -2,14 +2,15 @@
 // Starts the test bed, exercises kubectl (admin and tester), the controller-manager (default
 // ServiceAccount, kube-root-ca.crt, Job -> Pod), moto's ECR and STS through the AWS SDK with only
 // awsEnv, the ECR token TTL switch, region-specific ECR passwords, IAM users with policies and ECR's
-// JSON AccessDeniedException; stops, and checks that nothing is left behind.
+// JSON AccessDeniedException, the registries under ECR host names (401/200 with curl and Node's fetch,
+// moto's token accepted, setRegistryPassword); stops, and checks that nothing is left behind.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { ECRClient, GetAuthorizationTokenCommand, CreateRepositoryCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { createIamUser, setIamEnforcement, startTestbed, type IamUser } from './testbed.js';
+import { createIamUser, setIamEnforcement, setRegistryPassword, startTestbed, type IamUser } from './testbed.js';
 
 let passed = 0;
 let failed = 0;
@@ -246,9 +247,56 @@ try {
     assert(id.Account === '123456789012', JSON.stringify(id));
   });
 
+  // The registries (absent where docker-registry is missing or 443 is taken: the log said why).
+  const reg = tb.registry;
+  const status = (host: string, auth?: string): number => {
+    const r = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', tb.caFile, ...(auth ? ['-K', '-'] : []), `https://${host}/v2/`], {
+      encoding: 'utf8',
+      input: auth ? `user = "${auth}"\n` : '', // through stdin: no password on a command line
+    });
+    return Number(r.stdout);
+  };
+  await check(reg ? `registries: ${reg.hosts.length} hosts in /etc/hosts as 127.0.0.1` : 'registries (SKIPPED: not started, see the log)', async () => {
+    if (!reg) return;
+    const { lookup } = await import('node:dns/promises');
+    for (const h of reg.hosts) assert((await lookup(h, { family: 4 })).address === '127.0.0.1', h);
+    assert(reg.caFile === tb.caFile && tb.env().NODE_EXTRA_CA_CERTS === tb.caFile, 'caFile');
+  });
+  if (reg) {
+    await check('registries: curl GET /v2/ -> 401 none, 200 AWS:<its region\'s moto password>, 401 wrong or another region\'s', async () => {
+      for (const h of reg.hosts) {
+        const region = reg.regionOf[h];
+        const t = await token(new ECRClient({ region }));
+        const other = await token(new ECRClient({ region: region === 'us-east-1' ? 'eu-west-1' : 'us-east-1' }));
+        const got = [status(h), status(h, `AWS:${t.password}`), status(h, 'AWS:wrong'), status(h, `AWS:${other.password}`)];
+        assert(got.join() === '401,200,401,401', `${h}: ${got.join()}`);
+      }
+    });
+    await check('registries: Node fetch with NODE_EXTRA_CA_CERTS (tb.env()) 401/200; without it, a TLS error', () => {
+      const h = reg.hosts[0];
+      const script = `const u='https://${h}/v2/';const b='Basic '+Buffer.from(process.env.P).toString('base64');` +
+        `Promise.all([fetch(u),fetch(u,{headers:{authorization:b}})]).then(r=>console.log(r.map(x=>x.status).join()),e=>console.log(e.cause?.code??e.message))`;
+      const pw = `AWS:123456789012-${reg.regionOf[h]}-auth-token`;
+      const withCa = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: tb.env({ P: pw }) });
+      assert(withCa.stdout.trim() === '401,200', withCa.stdout + withCa.stderr);
+      const { NODE_EXTRA_CA_CERTS: _, ...noCa } = tb.env({ P: pw });
+      const without = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: noCa });
+      assert(without.stdout.trim() === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', without.stdout + without.stderr);
+    });
+    await check('registries: setRegistryPassword(other) -> moto password refused; null -> accepted again', async () => {
+      const h = reg.hosts[0];
+      const right = `AWS:123456789012-${reg.regionOf[h]}-auth-token`;
+      await setRegistryPassword(reg, h, 'replaced');
+      const during = [status(h, right), status(h, 'AWS:replaced')];
+      await setRegistryPassword(reg, h, null);
+      const after = status(h, right);
+      assert(during.join() === '401,200' && after === 200, `${during.join()} then ${after}`);
+    });
+  }
+
   await check('nothing listens outside 127.0.0.1', () => {
     const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
-    const ours = ss.split('\n').filter((l) => /"(etcd|kube-apiserver|kube-controller|python3?)"/.test(l));
+    const ours = ss.split('\n').filter((l) => /"(etcd|kube-apiserver|kube-controller|python3?|docker-registry)"/.test(l));
     assert(ours.length >= 4, `expected our listeners in:\n${ss}`);
     const bad = ours.filter((l) => !/\s127\.0\.0\.1:\d+\s/.test(l));
     assert(bad.length === 0, `non-loopback listeners:\n${bad.join('\n')}`);
@@ -270,6 +318,7 @@ try {
       assert(!open, `port ${port} still open`);
     }
     assert(!existsSync(dir), `${dir} still exists`);
+    assert(!readFileSync('/etc/hosts', 'utf8').includes(`# kubectl-ecr testbed registry, pid ${process.pid}`), '/etc/hosts still has our lines');
   });
   console.log(`${passed} passed, ${failed} failed`);
   process.exitCode = failed ? 1 : 0;

@@ -1,5 +1,7 @@
 // The test bed: a real etcd + kube-apiserver (+ kube-controller-manager) and a moto server (AWS ECR/STS/IAM
-// protocol), all on 127.0.0.1 with ports picked at run time, for integration tests and the sandbox.
+// protocol), all on 127.0.0.1 with ports picked at run time, for integration tests and the sandbox; and,
+// where Debian's docker-registry is installed, real container registries that check credentials, served
+// under ECR host names on 127.0.0.1:443 (see TestbedRegistry).
 //
 //   const tb = await startTestbed();            // ~seconds with cached binaries
 //   spawnSync('kubectl', [...], { env: tb.env() });
@@ -8,12 +10,13 @@
 // Binaries come from build-k8s.sh and the moto venv from setup-moto.sh (both instant once cached; on a
 // fresh machine the first call builds, which takes minutes: CI runs both scripts before the tests).
 // Every process logs to a file in tb.dir (etcd.log, kube-apiserver.log, kube-controller-manager.log,
-// moto.log); a failed start throws with the tail of the log concerned. Set KUBECTL_ECR_TESTBED_KEEP=1 to
-// keep tb.dir after stop() for a look at the logs.
+// moto.log, registry-<region>.log, registry-front.log); a failed start throws with the tail of the log
+// concerned. Set KUBECTL_ECR_TESTBED_KEEP=1 to keep tb.dir after stop() for a look at the logs.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, closeSync, constants as fsConstants, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import dns from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -39,12 +42,17 @@ export interface Testbed {
   motoUrl: string;
   /** File holding the bearer token (no newline) of the non-admin user "tester" (uid "tester", groups: system:authenticated only). */
   tokenFile: string;
-  /** CA certificate (PEM file) that signed the API server's serving cert and the client certs. */
+  /** CA certificate (PEM file) that signed the API server's serving cert and the client certs (and the registries' cert). */
   caFile: string;
   /**
+   * The registries under ECR host names (see TestbedRegistry); absent when they were not started (option
+   * `registry`: docker-registry or htpasswd not installed, 127.0.0.1:443 taken, not root; the log says why).
+   */
+  registry?: TestbedRegistry;
+  /**
    * process.env without any AWS_* variable and without KUBECONFIG, plus KUBECONFIG=admin kubeconfig, awsEnv,
-   * binDir first on PATH, and `extra`. Use it for child processes: a user's AWS_PROFILE would otherwise
-   * make the SDK skip the test keys.
+   * binDir first on PATH, NODE_EXTRA_CA_CERTS=caFile when the registries run, and `extra`. Use it for child
+   * processes: a user's AWS_PROFILE would otherwise make the SDK skip the test keys.
    */
   env(extra?: Record<string, string>): Record<string, string>;
   /**
@@ -55,7 +63,10 @@ export interface Testbed {
    * (see moto_server.py), which is what a test process without this object uses.
    */
   setEcrTokenTtl(seconds: number | null, opts?: { accessKeyId?: string }): Promise<void>;
-  /** Stops controller-manager, apiserver, etcd (in that order) and moto (meanwhile); SIGTERM, SIGKILL after 3 s; removes dir. Idempotent. */
+  /**
+   * Stops controller-manager, apiserver, etcd (in that order) and, meanwhile, moto and the registries (their
+   * /etc/hosts entries first); SIGTERM, SIGKILL after 3 s; removes dir. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -71,6 +82,47 @@ export interface TestbedOptions {
    * restricted user needs none of it: keys from createIamUser are checked against their policy anyway.
    */
   motoEnv?: Record<string, string>;
+  /**
+   * The registries under ECR host names (TestbedRegistry). 'auto' (the default): start them where
+   * possible, else go on without (Testbed.registry absent) and log why in one line. true: a test bed
+   * without them is an error. false: don't. The default can be set with the environment variable
+   * KUBECTL_ECR_TESTBED_REGISTRY=required|auto|off (.ci/run says required).
+   */
+  registry?: boolean | 'auto';
+  /** The regions that get a registry host (default us-east-1, eu-west-1, cn-north-1). */
+  registryRegions?: string[];
+}
+
+/**
+ * Real container registries (Debian's docker-registry, i.e. the CNCF distribution registry 2.8, with
+ * htpasswd basic auth) reachable as https://<ECR host>/ from this machine, for checking that a pull
+ * secret really authenticates: `GET https://<host>/v2/` answers 401 without credentials or with a wrong
+ * password, 200 with user "AWS" and the password moto's ecr:GetAuthorizationToken hands out for that
+ * host's region ("<registryId>-<region>-auth-token", see moto_server.py), so a pull secret written by
+ * `kubectl ecr login` against the test bed works for real.
+ *
+ * How: each host name is in /etc/hosts as 127.0.0.1 (lines marked "# kubectl-ecr testbed registry, pid
+ * N", added at start, removed by stop() or at exit; stale ones of dead processes are dropped at the next
+ * start), one registry per host on 127.0.0.1:<free port> (plain HTTP: backends), and a TLS front on
+ * 127.0.0.1:443 (registry-front.mjs) with one certificate for all the names, signed by the test bed's CA,
+ * that passes each connection to the registry of the name asked for (SNI). A client must trust caFile:
+ * NODE_EXTRA_CA_CERTS=<caFile> for Node (Testbed.env() sets it), --cacert for curl. Only one test bed per
+ * machine can have them (port 443); another one started meanwhile goes on without (option 'auto').
+ * All data, no functions: it is in the state handed to test processes as is.
+ */
+export interface TestbedRegistry {
+  /** The ECR host names served, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com (registry id = moto's account). */
+  hosts: string[];
+  /** host -> its region, whose moto password that host accepts (until setRegistryPassword says otherwise). */
+  regionOf: Record<string, string>;
+  /** The user every registry accepts: "AWS", as ECR. */
+  username: string;
+  /** PEM file of the CA that signed the registries' certificate (the test bed's CA, = Testbed.caFile). */
+  caFile: string;
+  /** host -> http://127.0.0.1:PORT, that host's registry itself (no TLS, same credentials). */
+  backends: Record<string, string>;
+  /** host -> the htpasswd file its registry reads (re-read when it changes; see setRegistryPassword). */
+  htpasswdFiles: Record<string, string>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -90,6 +142,8 @@ interface Proc {
 const live = new Set<Proc>();
 const liveDirs = new Set<string>();
 const liveBeds = new Set<{ stop(): Promise<void> }>();
+/** Synchronous undo steps for Node's exit (the /etc/hosts entries). */
+const exitCleanups = new Set<() => void>();
 let handlersInstalled = false;
 
 function installExitHandlers(): void {
@@ -97,6 +151,7 @@ function installExitHandlers(): void {
   handlersInstalled = true;
   // Last resort, synchronous: whatever is still running when Node exits gets SIGKILL.
   process.on('exit', () => {
+    for (const c of exitCleanups) c();
     for (const p of live) killGroup(p, 'SIGKILL');
     if (!process.env.KUBECTL_ECR_TESTBED_KEEP) for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
   });
@@ -367,6 +422,242 @@ export async function setIamEnforcement(tb: { motoUrl: string }, on: boolean): P
   if (r.status !== 200) throw new Error(`testbed: setting IAM enforcement failed: ${r.status} ${r.body}`);
 }
 
+// ---------------------------------------------------------------- registries under ECR host names
+
+const HOSTS_FILE = '/etc/hosts';
+const HOSTS_MARK = '# kubectl-ecr testbed registry, pid ';
+const REGISTRY_USER = 'AWS';
+const DEFAULT_REGISTRY_REGIONS = ['us-east-1', 'eu-west-1', 'cn-north-1'];
+
+/** The ECR password moto_server.py hands out for a registry id (account) and region. */
+const motoEcrPassword = (registryId: string, region: string): string => `${registryId}-${region}-auth-token`;
+
+const ecrHost = (registryId: string, region: string): string =>
+  `${registryId}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+
+/** Why the registries can't run on this machine (option 'auto': go on without them). */
+class RegistryUnavailable extends Error {}
+
+function findOnPath(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const d of dirs.filter(Boolean)) {
+    try {
+      accessSync(path.join(d, name), fsConstants.X_OK);
+      return path.join(d, name);
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Rewrites /etc/hosts without the test bed's lines of `pid` or of processes that are gone, plus `add`
+ * (each marked with pid). Synchronous: the exit handler uses it too. Through a temp file renamed over the
+ * old one, so that no lookup elsewhere sees a half-written file; in place where the file can't be
+ * replaced (a bind mount in a container).
+ */
+function rewriteHosts(pid: number, add: string[]): void {
+  const old = readFileSync(HOSTS_FILE, 'utf8');
+  const kept = old.split('\n').filter((line) => {
+    const i = line.indexOf(HOSTS_MARK);
+    if (i < 0) return true;
+    const owner = Number.parseInt(line.slice(i + HOSTS_MARK.length), 10);
+    return owner !== pid && pidAlive(owner);
+  });
+  let text = kept.join('\n');
+  if (add.length > 0) {
+    if (text !== '' && !text.endsWith('\n')) text += '\n';
+    text += add.map((l) => `${l}\t${HOSTS_MARK}${pid}\n`).join('');
+  }
+  if (text === old) return;
+  const tmp = `${HOSTS_FILE}.kubectl-ecr-testbed-${pid}`;
+  try {
+    writeFileSync(tmp, text, { mode: statSync(HOSTS_FILE).mode & 0o777 });
+    renameSync(tmp, HOSTS_FILE);
+  } catch {
+    rmSync(tmp, { force: true });
+    writeFileSync(HOSTS_FILE, text);
+  }
+}
+
+/** One htpasswd line (bcrypt) for user and password; the password goes through stdin, never argv. */
+function htpasswdLine(user: string, password: string): Promise<string> {
+  const bin = findOnPath('htpasswd');
+  if (!bin) return Promise.reject(new RegistryUnavailable('htpasswd is not installed (Debian: apt-get install apache2-utils)'));
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin, ['-niB', user], (err, stdout, stderr) => {
+      if (err) reject(new Error(`testbed: htpasswd -niB ${user} failed: ${String(stderr).trim() || err.message}`));
+      else resolve(`${String(stdout).trim()}\n`);
+    });
+    child.stdin?.end(password);
+  });
+}
+
+/** Writes a file whole for its readers: temp file, then rename. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/**
+ * Makes the registry of `host` accept `password` (user "AWS") instead of its region's moto password, or
+ * that one again with null; e.g. any other string to play ECR refusing a token that has expired or
+ * was replaced. Effective from the registry's next request (it re-reads its htpasswd file when that
+ * changes). Needs only the data (the state a test process gets has it as tb.registry).
+ */
+export async function setRegistryPassword(reg: TestbedRegistry, host: string, password: string | null): Promise<void> {
+  const file = reg.htpasswdFiles[host];
+  const region = reg.regionOf[host];
+  if (!file || !region) throw new Error(`testbed: no registry for ${host}; there are: ${reg.hosts.join(', ')}`);
+  await replaceFile(file, await htpasswdLine(reg.username, password ?? motoEcrPassword(host.split('.')[0] ?? '', region)));
+}
+
+interface RegistryContext {
+  dir: string;
+  log: (s: string) => void;
+  since: () => string;
+  /** Resolves once ca.crt, ca.key and ca.srl exist (makeCerts is done). */
+  certs: Promise<unknown>;
+  accountId: string;
+  regions: string[];
+  /** Every process started goes here at once, for stop(). */
+  procs: Proc[];
+  /** Called right before /etc/hosts gets our lines. */
+  addingHosts: () => void;
+}
+
+async function startRegistries(c: RegistryContext): Promise<TestbedRegistry> {
+  const registryBin = findOnPath('docker-registry');
+  if (!registryBin) throw new RegistryUnavailable('docker-registry is not installed (Debian: apt-get install docker-registry)');
+  if (!findOnPath('htpasswd')) throw new RegistryUnavailable('htpasswd is not installed (Debian: apt-get install apache2-utils)');
+  try {
+    accessSync(HOSTS_FILE, fsConstants.W_OK);
+  } catch {
+    throw new RegistryUnavailable(`${HOSTS_FILE} is not writable (not root?)`);
+  }
+  const f = (name: string): string => path.join(c.dir, name);
+  const hosts = c.regions.map((r) => ecrHost(c.accountId, r));
+  // Only the registries' own PATH: no REGISTRY_* variable of the caller's overrides their config.
+  const regEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+  // One registry per host, each on a port of its own choosing (it logs which).
+  const htpasswdFiles: Record<string, string> = {};
+  const regionOf: Record<string, string> = {};
+  const backendList = Promise.all(
+    hosts.map(async (host, i) => {
+      const region = c.regions[i] as string;
+      regionOf[host] = region;
+      const rdir = f(`registry-${region}`);
+      await mkdir(path.join(rdir, 'data'), { recursive: true });
+      const htfile = path.join(rdir, 'htpasswd');
+      htpasswdFiles[host] = htfile;
+      await writeFile(htfile, await htpasswdLine(REGISTRY_USER, motoEcrPassword(c.accountId, region)), { mode: 0o600 });
+      const config = path.join(rdir, 'config.yml');
+      await writeFile(
+        config,
+        toYaml({
+          version: '0.1',
+          log: { level: 'info', formatter: 'text' },
+          storage: { filesystem: { rootdirectory: path.join(rdir, 'data') }, delete: { enabled: true } },
+          http: {
+            addr: '127.0.0.1:0',
+            secret: randomBytes(16).toString('hex'),
+            relativeurls: true, // behind the TLS front: no absolute http:// Location headers
+            headers: { 'X-Content-Type-Options': ['nosniff'] },
+          },
+          auth: { htpasswd: { realm: `https://${host}/`, path: htfile } },
+          health: { storagedriver: { enabled: false } },
+        }),
+      );
+      const p = startProc(`registry-${region}`, registryBin, ['serve', config], c.dir, regEnv);
+      c.procs.push(p);
+      let url = '';
+      await waitFor(p, `the registry for ${host} to listen`, async () => {
+        const m = /listening on (127\.0\.0\.1:\d+)/.exec(await readFile(p.logFile, 'utf8'));
+        if (m?.[1]) url = `http://${m[1]}`;
+        return url !== '' && (await httpGet(`${url}/v2/`)).status === 401;
+      });
+      return url;
+    }),
+  );
+  backendList.catch(() => {}); // awaited below
+
+  // One certificate for every host name, from the test bed's CA (after makeCerts: ca.srl).
+  const o = (args: string[]): Promise<string> => run('openssl', args, { cwd: c.dir });
+  await o(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'registry.key']);
+  await c.certs;
+  await o(['req', '-new', '-key', 'registry.key', '-out', 'registry.csr', '-subj', `/CN=${hosts[0]}`]);
+  await writeFile(
+    f('registry.ext'),
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=${hosts.map((h) => `DNS:${h}`).join(',')}`,
+    ].join('\n') + '\n',
+  );
+  await o([
+    'x509', '-req', '-in', 'registry.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAserial', 'ca.srl',
+    '-out', 'registry.crt', '-days', '30', '-sha256', '-extfile', 'registry.ext',
+  ]);
+
+  const backends: Record<string, string> = {};
+  (await backendList).forEach((url, i) => (backends[hosts[i] as string] = url));
+
+  // The TLS front on 127.0.0.1:443.
+  await writeFile(
+    f('registry-front.json'),
+    JSON.stringify({
+      host: '127.0.0.1',
+      port: 443,
+      cert: f('registry.crt'),
+      key: f('registry.key'),
+      routes: Object.fromEntries(hosts.map((h) => [h, Number(new URL(backends[h] as string).port)])),
+    }),
+  );
+  const front = startProc('registry-front', process.execPath, [path.join(here, 'registry-front.mjs'), f('registry-front.json')], c.dir, regEnv);
+  c.procs.push(front);
+  try {
+    await waitFor(front, 'the registry front to listen on 127.0.0.1:443', async () =>
+      /registry front listening on/.test(await readFile(front.logFile, 'utf8')),
+    );
+  } catch (err) {
+    const text = await readFile(front.logFile, 'utf8').catch(() => '');
+    if (/EADDRINUSE/.test(text)) throw new RegistryUnavailable('something already listens on 127.0.0.1:443 (another test bed?)');
+    if (/EACCES/.test(text)) throw new RegistryUnavailable('may not listen on 127.0.0.1:443 (not root?)');
+    throw err;
+  }
+
+  // The host names, then the whole way a client goes: name -> 127.0.0.1 -> TLS (our CA) -> registry.
+  c.addingHosts();
+  rewriteHosts(process.pid, [`127.0.0.1\t${hosts.join(' ')}`]);
+  const ca = await readFile(f('ca.crt'));
+  await Promise.all(
+    hosts.map(async (host) => {
+      const { address } = await dns.lookup(host, { family: 4 }).catch(() => ({ address: 'nothing' }));
+      if (address !== '127.0.0.1') {
+        throw new RegistryUnavailable(`${host} resolves to ${address}, not to 127.0.0.1, despite ${HOSTS_FILE}`);
+      }
+      const r = await httpGet(`https://${host}/v2/`, { ca });
+      if (r.status !== 401) throw new Error(`testbed: GET https://${host}/v2/ without credentials answered ${r.status}, not 401: ${r.body}`);
+    }),
+  );
+  c.log(`testbed: registries ready at ${hosts.map((h) => `https://${h}`).join(', ')} (${c.since()})`);
+  return { hosts, regionOf, username: REGISTRY_USER, caFile: f('ca.crt'), backends, htpasswdFiles };
+}
+
 // ---------------------------------------------------------------- the test bed
 
 export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> {
@@ -379,7 +670,25 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   const dir = await mkdtemp(path.join(tmpdir(), 'kubectl-ecr-testbed-'));
   liveDirs.add(dir);
   const f = (name: string): string => path.join(dir, name);
-  const procs: { apiserver?: Proc; kcm?: Proc; etcd?: Proc; moto?: Proc } = {};
+  const procs: { apiserver?: Proc; kcm?: Proc; etcd?: Proc; moto?: Proc; registries: Proc[] } = { registries: [] };
+  const envMode = (process.env.KUBECTL_ECR_TESTBED_REGISTRY ?? '').toLowerCase();
+  const registryMode: boolean | 'auto' =
+    opts.registry ?? (['required', '1', 'true'].includes(envMode) ? true : ['off', '0', 'false'].includes(envMode) ? false : 'auto');
+  let hostsAdded = false;
+  const removeHosts = (): void => {
+    if (!hostsAdded) return;
+    hostsAdded = false;
+    exitCleanups.delete(removeHosts);
+    try {
+      rewriteHosts(process.pid, []);
+    } catch (err) {
+      log(`testbed: could not remove the registry lines from ${HOSTS_FILE}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const stopRegistries = async (): Promise<void> => {
+    removeHosts();
+    await Promise.all(procs.registries.map((p) => stopProc(p)));
+  };
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -394,8 +703,14 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
         if (p) timings.push(`${p.name} ${Date.now() - t}ms`);
       };
       const motoStopped = timed(procs.moto); // independent of the rest
+      const registriesStopped = (async (): Promise<void> => {
+        const t = Date.now();
+        const n = procs.registries.length;
+        await stopRegistries();
+        if (n > 0) timings.push(`registries ${Date.now() - t}ms`);
+      })();
       for (const p of [procs.kcm, procs.apiserver, procs.etcd]) await timed(p);
-      await motoStopped;
+      await Promise.all([motoStopped, registriesStopped]);
       log(`testbed: stopped in ${Date.now() - s0}ms (${timings.join(', ')})`);
       if (process.env.KUBECTL_ECR_TESTBED_KEEP) log(`testbed: kept ${dir}`);
       else await rm(dir, { recursive: true, force: true });
@@ -457,7 +772,38 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
       const r = await httpGet(`${etcdUrl}/health`);
       return r.status === 200 && /"health":\s*"true"/.test(r.body);
     }).then(() => log(`testbed: etcd ready (${since()})`));
-    await Promise.all([makeCerts(dir).then(() => log(`testbed: certificates made (${since()})`)), etcdReady]);
+    const certs = makeCerts(dir).then(() => log(`testbed: certificates made (${since()})`));
+    certs.catch(() => {}); // awaited right below
+
+    // The registries, meanwhile (they need the CA only for their front).
+    const registryReady = (async (): Promise<TestbedRegistry | undefined> => {
+      if (registryMode === false) return undefined;
+      try {
+        return await startRegistries({
+          dir,
+          log,
+          since,
+          certs,
+          accountId: opts.motoEnv?.MOTO_ACCOUNT_ID ?? process.env.MOTO_ACCOUNT_ID ?? '123456789012',
+          regions: opts.registryRegions ?? DEFAULT_REGISTRY_REGIONS,
+          procs: procs.registries,
+          addingHosts: () => {
+            hostsAdded = true;
+            exitCleanups.add(removeHosts);
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof RegistryUnavailable) || registryMode === true) {
+          throw err instanceof RegistryUnavailable ? new Error(`testbed: no registries: ${err.message}`) : err;
+        }
+        await stopRegistries();
+        log(`testbed: registries not started: ${err.message}; tests that need them will fail or skip`);
+        return undefined;
+      }
+    })();
+    registryReady.catch(() => {}); // awaited at the end
+
+    await Promise.all([certs, etcdReady]);
 
     const testerToken = randomBytes(24).toString('hex');
     const tokenFile = f('tester.token');
@@ -535,6 +881,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     }
 
     const motoUrl = await motoReady;
+    const registry = await registryReady;
     const awsConfig = f('aws-config');
     const awsCredentials = f('aws-credentials');
     await writeFile(awsConfig, '');
@@ -560,6 +907,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
         PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
         KUBECONFIG: kubeconfig,
         ...awsEnv,
+        ...(registry ? { NODE_EXTRA_CA_CERTS: registry.caFile } : {}),
         ...extra,
       };
     };
@@ -584,6 +932,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
       motoUrl,
       tokenFile,
       caFile: f('ca.crt'),
+      ...(registry ? { registry } : {}),
       env,
       setEcrTokenTtl,
       stop,
