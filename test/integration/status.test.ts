@@ -129,9 +129,14 @@ describe('status', () => {
 });
 
 describe('status --verify', () => {
-  it('asks the registry itself: accepted with the right password, rejected with a wrong one', async () => {
+  it('asks the registry itself: accepted with the right password, rejected with a wrong one', async (t) => {
     const { setRegistryPassword } = await import('../testbed/testbed.js');
     const registry = tb.registry;
+    if (!registry && process.env.KUBECTL_ECR_TESTBED_REGISTRY !== 'required') {
+      // .ci/run installs the packages and requires the registry, so CI never skips this.
+      t.skip('no credential-checking registry: apt-get install docker-registry apache2-utils');
+      return;
+    }
     assert.ok(registry, 'the test bed runs a registry that checks credentials (docker-registry with htpasswd)');
     const env = { NODE_EXTRA_CA_CERTS: registry.caFile };
     const ns = await createNamespace(uniqueName('st-verify'));
