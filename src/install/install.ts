@@ -67,7 +67,13 @@ export async function resolveInstall(
   region ??= registries[0].region;
 
   const cluster = Boolean(f['all-namespaces'] || f['namespace-selector']);
-  const namespaces = cluster ? undefined : [...new Set(f.namespace?.length ? f.namespace : [ctx.currentNamespace])].sort();
+  const { excludeMatcher } = await import('../kube/namespaces.js');
+  const excluded = excludeMatcher(f['exclude-namespace']);
+  const named = [...new Set(f.namespace?.length ? f.namespace : [ctx.currentNamespace])].sort();
+  const namespaces = cluster ? undefined : named.filter((n) => !excluded(n));
+  if (namespaces && namespaces.length === 0) {
+    throw new UserError('UsageError', `--exclude-namespace leaves none of ${named.join(', ')}`, 'drop the exclusion or name other namespaces', 2);
+  }
   return {
     name: f.name,
     jobNamespace: f['job-namespace'],
@@ -97,7 +103,8 @@ export function printManifests(objects: K8sObject[], format: 'yaml' | 'json', jo
     process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(objects.map((o) => stringify(o, { aliasDuplicateObjects: false })).join('---\n'));
+  // lineWidth 0: the settings file inside the ConfigMap stays a literal block, as it will be read.
+  process.stdout.write(objects.map((o) => stringify(o, { aliasDuplicateObjects: false, lineWidth: 0 })).join('---\n'));
 }
 
 export async function install(
