@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { EXIT, usageError } from '../cli/errors.js';
+import { EXIT, UserError, usageError } from '../cli/errors.js';
 import { note, printData, warn } from '../cli/output.js';
 import { DEFAULT_SECRET_NAME } from '../names.js';
 
@@ -56,6 +56,12 @@ export default class PatchDeployment extends BaseCommand {
       return { kind: k, name };
     });
     const kinds = flags.kind.flatMap((k) => k.split(',')).map((k) => kindOf(k.trim()) ?? (() => { throw usageError(`--kind "${k}" is not deployment, statefulset, daemonset or cronjob`); })());
+    const name = flags['secret-name'];
+    if (name.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+      throw usageError(`--secret-name "${name}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
+    }
+    const { validateSelector } = await import('../kube/namespaces.js');
+    validateSelector('-l', flags.selector);
     const registry = flags.registry ? parseRegistry(flags.registry).host : undefined;
     const images = (flags.image ?? []).map((v) => parseImageOverride(v, registry));
 
@@ -70,8 +76,14 @@ export default class PatchDeployment extends BaseCommand {
     };
 
     const work = await import('../workloads/patch.js');
-    if (!(await work.secretExists(cluster.kc, namespace, flags['secret-name']).catch(fail))) {
+    if (!(await work.namespaceExists(cluster.kc, namespace).catch(fail))) {
+      throw new UserError('NamespaceNotFound', `namespace "${namespace}" does not exist`, 'check -n');
+    }
+    const hosts = await work.secretHosts(cluster.kc, namespace, flags['secret-name']).catch(fail);
+    if (hosts === undefined) {
       warn(`secret/${flags['secret-name']} does not exist in ${namespace}; pods will not pull until it does: kubectl ecr login -n ${namespace}`);
+    } else if (hosts && registry && !hosts.includes(registry)) {
+      warn(`secret/${flags['secret-name']} has no entry for ${registry}; pods will not pull until it does: kubectl ecr login -n ${namespace} --registry ${registry}`);
     }
     const found = await work.findWorkloads(cluster.kc, namespace, { targets, selector: flags.selector, all: flags.all, kinds }).catch(fail);
     if (found.length === 0) note(`No ${kinds.join(' or ')} matched in ${namespace}.`);

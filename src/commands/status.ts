@@ -25,7 +25,11 @@ export default class Status extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Status);
     const { loadKubeConfig } = await import('../kube/config.js');
-    const cluster = await loadKubeConfig(flags);
+    const cluster = await loadKubeConfig(flags).catch((err) => {
+      // Scripts read 1 as "pulls will fail": not knowing is 3.
+      if (err instanceof UserError) throw new UserError(err.code, err.message, err.hint, EXIT.cannotCheck);
+      throw err;
+    });
     const { applyKubeProxy } = await import('../net/proxy.js');
     applyKubeProxy(cluster.kc);
 
@@ -35,6 +39,10 @@ export default class Status extends BaseCommand {
       throw new UserError('CannotCheck', `cannot read the cluster's state: ${describeFailure(err)}`, 'check --context, the API server, and your rights to list secrets, jobs and workloads', EXIT.cannotCheck, { cause: err });
     });
 
+    if (flags.name && data.installs.length === 0 && !data.installsHidden) {
+      throw new UserError('InstallNotFound', `no kubectl-ecr install named "${flags.name}"`, 'list them with kubectl get cronjobs -A -l app.kubernetes.io/managed-by=kubectl-ecr');
+    }
+    if (data.installsHidden) note('Not allowed to list CronJobs across the cluster: installs are not shown.');
     const { judgeInstall, judgeSecret, judgeWorkload, overall } = await import('../status/judge.js');
     const now = Date.now();
     const bySecret = new Map(data.secrets.map((s) => [`${s.namespace}/${s.name}`, s]));
@@ -45,7 +53,17 @@ export default class Status extends BaseCommand {
     ];
     const verified = flags.verify ? await (await import('../status/verify.js')).verifySecrets(data.secrets) : undefined;
     for (const v of verified ?? []) {
-      if (v.result === 'rejected') findings.push({ kind: 'secret', namespace: v.namespace, subject: v.secret, severity: 'error', message: `${v.host} rejected the stored credentials` });
+      if (v.result !== 'rejected') continue;
+      const message = `${v.host} rejected the stored credentials`;
+      const row = findings.find((f) => f.kind === 'secret' && f.namespace === v.namespace && f.subject === v.secret);
+      if (row) Object.assign(row, { severity: 'error', message });
+      else findings.push({ kind: 'secret', namespace: v.namespace, subject: v.secret, severity: 'error', message });
+      // Workloads that pull through that secret from that host cannot pull either.
+      for (const w of findings.filter((f) => f.kind === 'workload' && f.namespace === v.namespace && f.severity === 'ok')) {
+        const src = data.workloads.find((x) => x.namespace === w.namespace && `${x.kind.toLowerCase()}/${x.name}` === w.subject);
+        const secrets = src ? (src.ownSecrets.length ? src.ownSecrets : src.serviceAccountSecrets) : [];
+        if (src && secrets.includes(v.secret) && src.images.some((i) => i.startsWith(`${v.host}/`))) Object.assign(w, { severity: 'error', message: `cannot pull: ${message}` });
+      }
     }
     const verdict = overall(findings);
 

@@ -1,7 +1,8 @@
 // Reading what status judges: installs (CronJobs and their Jobs), the pull secret in each target
 // namespace, and the pod sources (workload templates and pods) that pull from ECR.
 import type { KubeConfig, V1Job, V1PodSpec, V1Secret } from '@kubernetes/client-node';
-import { call } from '../kube/api.js';
+import { apiFailure, call, isNotFound } from '../kube/api.js';
+import { UserError } from '../cli/errors.js';
 import { ANNOTATIONS, DEFAULT_SECRET_NAME, LABEL_INSTALL, LABEL_MANAGED_BY, MANAGED_BY, isManaged, splitList } from '../names.js';
 import { parseDockerConfig, DOCKER_CONFIG_KEY } from '../refresh/dockerconfig.js';
 import { parseSettings, type Settings } from '../refresh/settings.js';
@@ -17,6 +18,8 @@ export interface Scope {
 }
 
 export interface Gathered {
+  /** True when installs could not be listed (no cluster-wide right to list CronJobs). */
+  installsHidden?: boolean;
   installs: InstallState[];
   secrets: SecretState[];
   workloads: PodSource[];
@@ -30,7 +33,15 @@ export async function gather(kc: KubeConfig, scope: Scope): Promise<Gathered> {
 
   // Installs, and the settings that say which namespaces they keep, which secret, which accounts.
   const selector = `${LABEL_MANAGED_BY}=${MANAGED_BY}${scope.install ? `,${LABEL_INSTALL}=${scope.install}` : ''}`;
-  const cronJobs = (await call('list cronjobs', () => batch.listCronJobForAllNamespaces({ labelSelector: selector }))).items;
+  let cronJobs: import('@kubernetes/client-node').V1CronJob[] = [];
+  let installsHidden = false;
+  try {
+    cronJobs = (await call('list cronjobs', () => batch.listCronJobForAllNamespaces({ labelSelector: selector }))).items;
+  } catch (err) {
+    // Someone with rights in a few namespaces only can still check those namespaces.
+    if (apiFailure(err)?.code !== 403 || !scope.namespaces?.length) throw err;
+    installsHidden = true;
+  }
   const installs: InstallState[] = [];
   const targets: Array<{ settings: Settings; namespace: string }> = [];
   for (const cj of cronJobs) {
@@ -59,24 +70,31 @@ export async function gather(kc: KubeConfig, scope: Scope): Promise<Gathered> {
 
   // Which namespaces, which secret: the flags, else what the installs keep, else the current one.
   const allNamespaces = async () => (await call('list namespaces', () => core.listNamespace())).items.map((n) => n.metadata!.name!);
-  const expected = new Map<string, { secret: string; accounts: string[] }>();
-  const want = (ns: string, secret: string, accounts: string[]) => expected.set(`${ns}/${secret}`, { secret, accounts });
+  // required: an install keeps this namespace, so its secret must be there. Otherwise (-n, -A) a
+  // namespace counts only when it has the secret or something in it pulls from ECR.
+  const expected = new Map<string, { secret: string; accounts: string[]; required: boolean }>();
+  const want = (ns: string, secret: string, accounts: string[], required: boolean) => expected.set(`${ns}/${secret}`, { secret, accounts, required });
   if (scope.namespaces?.length || scope.all) {
     const namespaces = scope.all ? await allNamespaces() : scope.namespaces!;
     for (const ns of namespaces) {
       const fromInstall = targets.find((t) => t.settings.allNamespaces || t.settings.namespaceSelector || t.settings.namespaces?.includes(ns));
-      want(ns, scope.secretName ?? fromInstall?.settings.secretName ?? DEFAULT_SECRET_NAME, fromInstall?.settings.serviceAccounts ?? ['default']);
+      const kept = Boolean(fromInstall?.settings.namespaces?.includes(ns));
+      want(ns, scope.secretName ?? fromInstall?.settings.secretName ?? DEFAULT_SECRET_NAME, fromInstall?.settings.serviceAccounts ?? ['default'], kept);
     }
   } else if (targets.length > 0) {
     for (const t of targets) {
       const namespaces = t.settings.namespaces ?? (await namespacesMatching(core, t.settings));
-      for (const ns of namespaces) want(ns, scope.secretName ?? t.settings.secretName ?? DEFAULT_SECRET_NAME, t.settings.serviceAccounts ?? ['default']);
+      for (const ns of namespaces) want(ns, scope.secretName ?? t.settings.secretName ?? DEFAULT_SECRET_NAME, t.settings.serviceAccounts ?? ['default'], true);
     }
   } else {
-    want(scope.current, scope.secretName ?? DEFAULT_SECRET_NAME, ['default']);
+    want(scope.current, scope.secretName ?? DEFAULT_SECRET_NAME, ['default'], false);
   }
 
   const namespaces = [...new Set([...expected.keys()].map((k) => k.split('/')[0]))].sort();
+  for (const name of scope.namespaces ?? []) {
+    const missing = await core.readNamespace({ name }).then(() => false, (err) => isNotFound(err));
+    if (missing) throw new UserError('NamespaceNotFound', `namespace "${name}" does not exist`, 'check -n');
+  }
   const secrets: SecretState[] = [];
   const workloads: PodSource[] = [];
   for (const namespace of namespaces) {
@@ -84,11 +102,6 @@ export async function gather(kc: KubeConfig, scope: Scope): Promise<Gathered> {
     const saSecrets = (name: string) => (accounts.find((a) => a.metadata?.name === name)?.imagePullSecrets ?? []).map((r) => r.name!);
     const allSecrets = (await call('list secrets', () => core.listNamespacedSecret({ namespace }))).items;
 
-    for (const [key, e] of expected) {
-      if (!key.startsWith(`${namespace}/`)) continue;
-      const s = allSecrets.find((x) => x.metadata?.name === e.secret);
-      secrets.push(secretState(namespace, e.secret, s, accounts.filter((a) => saSecrets(a.metadata!.name!).includes(e.secret)).map((a) => a.metadata!.name!), e.accounts));
-    }
     // Every other docker-config secret too: a workload may rely on one (another region's, say).
     for (const s of allSecrets) {
       if (s.type === 'kubernetes.io/dockerconfigjson' && !expected.has(`${namespace}/${s.metadata!.name}`)) {
@@ -114,8 +127,16 @@ export async function gather(kc: KubeConfig, scope: Scope): Promise<Gathered> {
       // Pods of a workload are judged through their template, unless they are failing to pull.
       if (w || !p.metadata?.ownerReferences?.length) add(source('Pod', p.metadata!.name!, p.spec, w ? { reason: w.reason!, message: w.message } : undefined));
     }
+
+    const pullsFromEcr = workloads.some((w) => w.namespace === namespace);
+    for (const [key, e] of expected) {
+      if (!key.startsWith(`${namespace}/`)) continue;
+      const s = allSecrets.find((x) => x.metadata?.name === e.secret);
+      if (!s && !e.required && !pullsFromEcr) continue; // nothing here needs it
+      secrets.push(secretState(namespace, e.secret, s, accounts.filter((a) => saSecrets(a.metadata!.name!).includes(e.secret)).map((a) => a.metadata!.name!), e.accounts));
+    }
   }
-  return { installs, secrets, workloads };
+  return { installs, secrets, workloads, installsHidden };
 }
 
 async function namespacesMatching(core: import('@kubernetes/client-node').CoreV1Api, s: Settings): Promise<string[]> {

@@ -69,14 +69,28 @@ export async function serviceAccountSecrets(kc: KubeConfig, namespace: string, n
   }
 }
 
-export async function secretExists(kc: KubeConfig, namespace: string, name: string): Promise<boolean> {
+/** The registry hosts a pull secret holds; undefined when there is no such secret, null when we may not look. */
+export async function secretHosts(kc: KubeConfig, namespace: string, name: string): Promise<string[] | undefined | null> {
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const { parseDockerConfig, DOCKER_CONFIG_KEY } = await import('../refresh/dockerconfig.js');
+  try {
+    const s = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+    return Object.keys(parseDockerConfig(s.data?.[DOCKER_CONFIG_KEY]).auths);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    if (apiFailure(err)?.code === 403) return null; // may not read secrets: nothing to say about them
+    throw err;
+  }
+}
+
+export async function namespaceExists(kc: KubeConfig, name: string): Promise<boolean> {
   const { CoreV1Api } = await import('@kubernetes/client-node');
   try {
-    await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name, namespace });
+    await kc.makeApiClient(CoreV1Api).readNamespace({ name });
     return true;
   } catch (err) {
     if (isNotFound(err)) return false;
-    if (apiFailure(err)?.code === 403) return true; // may not read secrets: assume present, say nothing
+    if (apiFailure(err)?.code === 403) return true; // may not read namespaces: let the workload reads tell
     throw err;
   }
 }

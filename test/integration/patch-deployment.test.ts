@@ -35,6 +35,9 @@ describe('patch-deployment', () => {
     const res = await runCli(['patch-deployment', 'web', '-n', ns, '--registry', ECR]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stderr, /warning: secret\/ecr-registry does not exist in .*kubectl ecr login -n/);
+    assert.equal((await runCli(['login', '-n', ns, '--registry', '123456789012.dkr.ecr.eu-west-1.amazonaws.com'])).code, 0);
+    const uncovered = await runCli(['patch-deployment', 'web', '-n', ns, '--registry', ECR, '--dry-run=client']);
+    assert.match(uncovered.stderr, new RegExp(`warning: secret/ecr-registry has no entry for ${ECR.replace(/\./g, '\\.')}; .*--registry`));
     const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
     const spec = d.spec!.template.spec!;
     assert.deepEqual(pullSecrets(spec), ['hub', 'ecr-registry']);
@@ -131,6 +134,14 @@ describe('patch-deployment', () => {
     const noContainer = await runCli(['patch-deployment', 'web', '-n', ns, '--image', `nope=${ECR}/x:1`]);
     assert.equal(noContainer.code, 1);
     assert.match(noContainer.stderr, /has no container "nope"; its containers: app/);
+
+    const badName = await runCli(['patch-deployment', 'web', '-n', ns, '--secret-name', 'bad name']);
+    assert.equal(badName.code, 2);
+    assert.match(badName.stderr, /^error: --secret-name "bad name" is not a valid Secret name/m);
+    const noNs = await runCli(['patch-deployment', 'web', '-n', uniqueName('pd-nowhere')]);
+    assert.equal(noNs.code, 1);
+    assert.match(noNs.stderr, /^error: namespace "pd-nowhere-\d+-\d+" does not exist; check -n$/m);
+    assert.doesNotMatch(noNs.stderr, /kubectl ecr login/, 'no advice to log in to a namespace that is not there');
 
     const badRegistry = await runCli(['patch-deployment', 'web', '-n', ns, '--registry', 'docker.io']);
     assert.equal(badRegistry.code, 1);

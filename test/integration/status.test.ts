@@ -60,8 +60,11 @@ describe('status', () => {
   });
 
   it('a target namespace without the secret, and a service account not referencing it, are errors', async () => {
-    const [a, b] = await Promise.all([createNamespace(uniqueName('st-a')), createNamespace(uniqueName('st-b'))]);
+    const [a, b, idle] = await Promise.all([createNamespace(uniqueName('st-a')), createNamespace(uniqueName('st-b')), createNamespace(uniqueName('st-idle'))]);
     assert.equal((await runCli(['login', '-n', a, '--no-service-account'])).code, 0);
+    await deploy(b, 'web', `${US}/web:1`); // b pulls from ECR, so it needs the secret
+    const quiet = await runCli(['status', '-n', idle]);
+    assert.equal(quiet.code, 0, `a namespace where nothing pulls from ECR needs no secret: ${quiet.stdout}${quiet.stderr}`);
     const res = await runCli(['status', '-n', a, '-n', b]);
     assert.equal(res.code, 1);
     assert.match(res.stdout, new RegExp(`^${b}\\s+ecr-registry \\(missing\\)\\s+<none>\\s+<none>\\s+<none>\\s+Error`, 'm'));
@@ -124,6 +127,10 @@ describe('status', () => {
     (await import('node:fs')).writeFileSync(file, kc.exportConfig());
     const res = await runCli(['status', '--kubeconfig', file]);
     assert.equal(res.code, 3, res.stderr);
+    assert.equal((await runCli(['status', '--context', 'nope'])).code, 3, 'an unknown context is "could not check" too');
+    const ghost = await runCli(['status', '--name', 'no-such-install']);
+    assert.equal(ghost.code, 1);
+    assert.match(ghost.stderr, /^error: no kubectl-ecr install named "no-such-install"/m);
     assert.match(res.stderr, /^error: cannot read the cluster's state: cannot reach the API server \(ECONNREFUSED\)/m);
   });
 });
