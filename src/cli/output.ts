@@ -27,6 +27,13 @@ export function errorLine(message: string): void {
 
 /** Print objects as kubectl does: one object as is, several as a v1 List. */
 export function printData(format: DataFormat, items: unknown[]): void {
-  const doc = items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items };
+  // Times as Kubernetes writes them (RFC 3339, whole seconds), not JavaScript's milliseconds.
+  const plain = JSON.parse(
+    JSON.stringify(items, function (this: Record<string, unknown>, key, value) {
+      const raw = this[key];
+      return raw instanceof Date ? raw.toISOString().replace(/\.\d{3}Z$/, 'Z') : value;
+    }),
+  ) as unknown[];
+  const doc = plain.length === 1 ? plain[0] : { apiVersion: 'v1', kind: 'List', items: plain };
   process.stdout.write(format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { aliasDuplicateObjects: false }));
 }

@@ -48,11 +48,18 @@ export function formatImage(r: ImageRef): string {
   return `${r.registry ? `${r.registry}/` : ''}${r.path}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }
 
-/** The same repository path, tag and digest, from another registry. */
+const DOCKER_HUB = new Set([undefined, 'docker.io', 'index.docker.io', 'registry-1.docker.io']);
+
+/**
+ * The same repository path, tag and digest, from another registry. Docker Hub's spellings of one
+ * image (nginx, library/nginx, docker.io/library/nginx) all become REGISTRY/nginx: official images
+ * lose the implied "library/", as a mirror names them.
+ */
 export function moveImage(ref: string, registry: string): string {
   const parsed = parseImage(ref);
   if (!parsed) throw invalid(`"${ref}" is not an image reference kubectl-ecr can move`);
-  return formatImage({ ...parsed, registry });
+  const path = DOCKER_HUB.has(parsed.registry) ? parsed.path.replace(/^library\//, '') : parsed.path;
+  return formatImage({ ...parsed, path, registry });
 }
 
 export interface ImageOverride {

@@ -11,7 +11,9 @@ describe('image references', () => {
     const cases: Array<[string, string]> = [
       ['nginx', `${ECR}/nginx`],
       ['nginx:1.25', `${ECR}/nginx:1.25`],
-      ['library/nginx:1.25-alpine', `${ECR}/library/nginx:1.25-alpine`],
+      ['library/nginx:1.25-alpine', `${ECR}/nginx:1.25-alpine`],
+      ['docker.io/library/postgres:16', `${ECR}/postgres:16`],
+      ['docker.io/bitnami/redis:7', `${ECR}/bitnami/redis:7`],
       ['quay.io/team/app:v2', `${ECR}/team/app:v2`],
       ['registry.local:5000/team/app:1.0', `${ECR}/team/app:1.0`],
       ['localhost:5000/app', `${ECR}/app`],
