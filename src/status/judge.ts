@@ -89,7 +89,14 @@ export function judgeWorkload(w: PodSource, secrets: Map<string, SecretState>, n
   }
   const worst = problems.find((p) => p.severity === 'error') ?? problems[0];
   if (w.waiting) {
-    const cause = worst ? worst.message : 'the pull secret looks right: check the repository and tag exist, and the identity\'s ECR permissions';
+    // What the kubelet said outranks a guess; a warning (a token still valid) cannot be the cause.
+    const refused = /401|403|unauthori[sz]ed|forbidden|no basic auth credentials/i.test(w.waiting.message ?? '');
+    const error = problems.find((p) => p.severity === 'error');
+    const cause = error
+      ? error.message
+      : refused
+        ? 'the registry refused the credentials: the token may be stale or the identity may lack ecr:BatchGetImage on the repository'
+        : 'the pull secret looks right: check the repository and tag exist, and the identity\'s ECR permissions';
     return f('error', `${w.waiting.reason}: ${cause}`);
   }
   return worst ?? f('ok', `can pull (via ${from})`);

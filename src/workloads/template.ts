@@ -20,7 +20,9 @@ const ALIASES: Record<string, KindName> = {
 };
 
 export function kindOf(name: string): KindName | undefined {
-  return ALIASES[name.toLowerCase()];
+  const n = name.toLowerCase();
+  // kubectl also takes the plural with its group: deployments.apps, cronjobs.batch.
+  return ALIASES[n] ?? ALIASES[n.replace(/\.(apps|batch)$/, '')];
 }
 
 export interface Workload {

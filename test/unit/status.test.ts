@@ -41,6 +41,13 @@ describe('status judgement', () => {
     assert.match(judgeWorkload(pod(), index(eu), now).message, /another region's host/);
   });
 
+  it('explains a pull back-off from what the kubelet reported when the secret looks right', () => {
+    const near = secret({ expiresAt: '2026-06-01T13:00:00Z' });
+    const f = judgeWorkload(pod({ waiting: { reason: 'ImagePullBackOff', message: 'failed to authorize: 401 Unauthorized' } }), index(near), now);
+    assert.equal(f.severity, 'error');
+    assert.match(f.message, /^ImagePullBackOff: the registry refused the credentials/);
+  });
+
   it('derives expiry from an ECR password when nothing was recorded', () => {
     const pw = Buffer.from(JSON.stringify({ payload: 'x', expiration: 1780000000 })).toString('base64');
     assert.equal(derivedExpiry([pw, 'not-json']), new Date(1780000000 * 1000).toISOString());

@@ -46,6 +46,15 @@ function deployment(spec: Record<string, unknown>): Workload {
   return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop' }, spec: { template: { spec } } };
 }
 
+describe('kindOf', () => {
+  it('takes the names kubectl takes', async () => {
+    const { kindOf } = await import('../../src/workloads/template.js');
+    for (const k of ['deploy', 'deployment', 'deployments', 'deployment.apps', 'deployments.apps', 'Deployment']) assert.equal(kindOf(k), 'deployment', k);
+    assert.equal(kindOf('cronjobs.batch'), 'cronjob');
+    assert.equal(kindOf('pod'), undefined);
+  });
+});
+
 describe('changeTemplate', () => {
   const base = { secretName: 'ecr-registry', serviceAccountSecrets: [], images: [] };
 
