@@ -2,8 +2,8 @@
 //   npx tsx test/testbed/cli.ts sandbox   start it, print `export` lines on stdout (also written to
 //                                          .testbed/env.sh), wait for Ctrl-C, stop it
 //   npx tsx test/testbed/cli.ts demo      start it, run `kubectl ecr login` into three namespaces,
-//                                          show the secret (token redacted) and the service account,
-//                                          stop it (`npm run demo` builds first)
+//                                          show the secret (token redacted), the service account and
+//                                          `status --verify`, stop it (`npm run demo` builds first)
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -153,6 +153,7 @@ async function demo(): Promise<number> {
     process.stdout.write(`\n### The .dockerconfigjson it holds (password and auth redacted here)\n${JSON.stringify(cfg, null, 2)}\n`);
     show('The service account keeps its other pull secret and gains ours', 'kubectl', ['get', 'serviceaccount', 'default', '-n', 'demo-a', '-o', 'jsonpath={.imagePullSecrets}']);
     show('A second run updates the same secrets in place', bin, ['login', ...namespaces.flatMap((n) => ['-n', n])]);
+    show('Is pulling healthy? (--verify asks the registry itself when the sandbox runs one)', bin, ['status', ...namespaces.flatMap((n) => ['-n', n]), ...(tb.registry ? ['--verify'] : [])]);
     process.stdout.write('\n');
     return code;
   } finally {
