@@ -34,6 +34,11 @@ export const ANNOTATIONS = {
   identity: `${PREFIX}/identity`,
 } as const;
 
+/** A Secret name the API server will take (a DNS-1123 subdomain). */
+export function validSecretName(name: string): boolean {
+  return name.length <= 253 && /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name);
+}
+
 export function isManaged(labels: Record<string, string> | undefined): boolean {
   return labels?.[LABEL_MANAGED_BY] === MANAGED_BY;
 }

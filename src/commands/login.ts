@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { EXIT, usageError } from '../cli/errors.js';
 import { note, printData, warn } from '../cli/output.js';
-import { DEFAULT_SECRET_NAME } from '../names.js';
+import { DEFAULT_SECRET_NAME, validSecretName } from '../names.js';
 import { renderResult, summarize } from '../refresh/report.js';
 
 export default class Login extends BaseCommand {
@@ -47,7 +47,7 @@ export default class Login extends BaseCommand {
     const { excludeMatcher, validateSelector } = await import('../kube/namespaces.js');
     excludeMatcher(flags['exclude-namespace']);
     validateSelector('--namespace-selector', flags['namespace-selector']);
-    if (flags["secret-name"].length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(flags["secret-name"])) {
+    if (!validSecretName(flags['secret-name'])) {
       throw usageError(`--secret-name "${flags['secret-name']}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
     }
 

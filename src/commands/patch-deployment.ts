@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { EXIT, UserError, usageError } from '../cli/errors.js';
 import { note, printData, warn } from '../cli/output.js';
-import { DEFAULT_SECRET_NAME } from '../names.js';
+import { DEFAULT_SECRET_NAME, validSecretName } from '../names.js';
 
 export default class PatchDeployment extends BaseCommand {
   static override summary = 'Point workloads at the pull secret, and optionally at ECR images.';
@@ -57,7 +57,7 @@ export default class PatchDeployment extends BaseCommand {
     });
     const kinds = flags.kind.flatMap((k) => k.split(',')).map((k) => kindOf(k.trim()) ?? (() => { throw usageError(`--kind "${k}" is not deployment, statefulset, daemonset or cronjob`); })());
     const name = flags['secret-name'];
-    if (name.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    if (!validSecretName(name)) {
       throw usageError(`--secret-name "${name}" is not a valid Secret name`, 'use lower-case letters, digits, "-" and "."');
     }
     const { validateSelector } = await import('../kube/namespaces.js');

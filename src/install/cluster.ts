@@ -1,7 +1,7 @@
 // install-cron's and uninstall's conversations with the cluster: apply by server-side apply, prune
 // what an install no longer needs, start a run now and follow it, and find what an install owns.
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi, V1Job, V1Pod } from '@kubernetes/client-node';
-import { call, isNotFound } from '../kube/api.js';
+import { call, isNotFound, objectApi } from '../kube/api.js';
 import { FIELD_MANAGER, LABEL_INSTALL } from '../names.js';
 import type { K8sObject } from './manifests.js';
 
@@ -18,10 +18,6 @@ export const OWNED_KINDS: Array<{ apiVersion: string; kind: string }> = [
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole' },
 ];
 
-export async function objectApi(kc: KubeConfig): Promise<KubernetesObjectApi> {
-  const { KubernetesObjectApi } = await import('@kubernetes/client-node');
-  return KubernetesObjectApi.makeApiClient(kc);
-}
 
 export type Applied = { object: K8sObject; outcome: 'created' | 'configured' | 'unchanged' };
 

@@ -1,6 +1,6 @@
 // The Kubernetes client as kubectl-ecr uses it: API objects made from a loaded config, and API
 // failures turned into something a caller can branch on (status code, reason) or show (one line).
-import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { UserError } from '../cli/errors.js';
 import { debug } from '../cli/log.js';
 
@@ -17,6 +17,12 @@ export async function connect(kc: KubeConfig): Promise<Kube> {
   const { applyKubeProxy } = await import('../net/proxy.js');
   applyKubeProxy(kc);
   return { kc, core: kc.makeApiClient(CoreV1Api), server: kc.getCurrentCluster()?.server ?? '' };
+}
+
+/** The generic client, for code that handles several kinds alike (install, patch-deployment). */
+export async function objectApi(kc: KubeConfig): Promise<KubernetesObjectApi> {
+  const { KubernetesObjectApi } = await import('@kubernetes/client-node');
+  return KubernetesObjectApi.makeApiClient(kc);
 }
 
 export interface ApiFailure {

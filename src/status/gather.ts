@@ -83,7 +83,8 @@ export async function gather(kc: KubeConfig, scope: Scope): Promise<Gathered> {
     }
   } else if (targets.length > 0) {
     for (const t of targets) {
-      const namespaces = t.settings.namespaces ?? (await namespacesMatching(core, t.settings));
+      const { resolveNamespaces } = await import('../kube/namespaces.js');
+      const namespaces = t.settings.namespaces ?? (await resolveNamespaces(core, { all: t.settings.allNamespaces, selector: t.settings.namespaceSelector, exclude: t.settings.excludeNamespaces, current: scope.current }));
       for (const ns of namespaces) want(ns, scope.secretName ?? t.settings.secretName ?? DEFAULT_SECRET_NAME, t.settings.serviceAccounts ?? ['default'], true);
     }
   } else {
@@ -137,13 +138,6 @@ export async function gather(kc: KubeConfig, scope: Scope): Promise<Gathered> {
     }
   }
   return { installs, secrets, workloads, installsHidden };
-}
-
-async function namespacesMatching(core: import('@kubernetes/client-node').CoreV1Api, s: Settings): Promise<string[]> {
-  const { excludeMatcher } = await import('../kube/namespaces.js');
-  const excluded = excludeMatcher(s.excludeNamespaces);
-  const list = await call('list namespaces', () => core.listNamespace({ labelSelector: s.namespaceSelector }));
-  return list.items.map((n) => n.metadata!.name!).filter((n) => !excluded(n));
 }
 
 function secretState(namespace: string, name: string, s: V1Secret | undefined, referencedBy: string[], expectedOn: string[]): SecretState {

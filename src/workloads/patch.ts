@@ -1,9 +1,9 @@
 // patch-deployment against the cluster: find the workloads, change their pod templates (only when
 // something changes, so no rollout starts for nothing), and follow rollouts.
-import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { UserError } from '../cli/errors.js';
-import { apiFailure, call, describeFailure, isConflict, isNotFound } from '../kube/api.js';
+import { apiFailure, call, describeFailure, isConflict, isNotFound, objectApi } from '../kube/api.js';
 import { FIELD_MANAGER } from '../names.js';
 import { changeTemplate, KINDS, podSpec, type KindName, type TemplateChange, type Workload } from './template.js';
 
@@ -24,10 +24,6 @@ export interface PatchOutcome {
 const refOf = (w: { kind: string; metadata: { name: string } }) =>
   `${w.kind.toLowerCase()}.${Object.values(KINDS).find((k) => k.kind === w.kind)?.group}/${w.metadata.name}`;
 
-async function objectApi(kc: KubeConfig): Promise<KubernetesObjectApi> {
-  const { KubernetesObjectApi } = await import('@kubernetes/client-node');
-  return KubernetesObjectApi.makeApiClient(kc);
-}
 
 /** Named workloads (each may be missing: reported on its own), or every one matching. */
 export async function findWorkloads(
